@@ -1,0 +1,1 @@
+"""hotstore: Redis-fronted, SQL-backed state for multi-bot Telegram systems."""

@@ -1,0 +1,64 @@
+"""How documents sit in Redis hashes.
+
+A session hash holds one field per top-level key of each document, so a single key can be set or
+incremented atomically by a script (Lua in Redis has no msgpack on fakeredis, so values carry a
+one-byte type tag that Lua can read):
+
+- ``i<decimal>``: an ``int`` with ``|n| <= 2**53`` (Lua can add to it exactly);
+- ``m<msgpack>``: anything else (str, float, bool, None, list, dict, larger ints).
+
+Session fields are ``s:<key>``, stats fields ``t:<key>`` (hotstore.constants).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgpack
+
+from hotstore.constants import LUA_EXACT_INT, SESSION_FIELD_PREFIX, STATS_FIELD_PREFIX
+
+INT_TAG = b"i"
+PACKED_TAG = b"m"
+
+
+def encode_value(value: Any) -> bytes:
+    """Encode one document value for a hash field."""
+    if isinstance(value, int) and not isinstance(value, bool) and -LUA_EXACT_INT <= value <= LUA_EXACT_INT:
+        return INT_TAG + str(value).encode()
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return PACKED_TAG + packed
+
+
+def decode_value(raw: bytes) -> Any:
+    """Inverse of :func:`encode_value`."""
+    tag, body = raw[:1], raw[1:]
+    if tag == INT_TAG:
+        return int(body)
+    if tag == PACKED_TAG:
+        return msgpack.unpackb(body, raw=False, strict_map_key=False)
+    raise ValueError(f"unknown field encoding {raw[:8]!r}")
+
+
+def encode_document(prefix: str, document: Mapping[str, Any]) -> dict[str, bytes]:
+    """``{'a': 1}`` with prefix ``s:`` → ``{'s:a': b'i1'}``."""
+    return {prefix + key: encode_value(value) for key, value in document.items()}
+
+
+def decode_documents(fields: Mapping[bytes | str, bytes]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a session hash into ``(session_data, stats_data)``; metadata fields are ignored."""
+    session: dict[str, Any] = {}
+    stats: dict[str, Any] = {}
+    for raw_name, raw in fields.items():
+        name = raw_name.decode() if isinstance(raw_name, bytes) else raw_name
+        if name.startswith(SESSION_FIELD_PREFIX):
+            session[name[len(SESSION_FIELD_PREFIX) :]] = decode_value(raw)
+        elif name.startswith(STATS_FIELD_PREFIX):
+            stats[name[len(STATS_FIELD_PREFIX) :]] = decode_value(raw)
+    return session, stats
+
+
+def encoded_size(fields: Mapping[str, bytes]) -> int:
+    """Bytes a set of encoded fields takes, for the document size limit."""
+    return sum(len(name) + len(value) for name, value in fields.items())

@@ -1,0 +1,65 @@
+"""Every wire name, environment variable and default of hotstore, in one place."""
+
+from __future__ import annotations
+
+# Environment variables (each also has a `hotstore` CLI flag).
+ENV_DATABASE_URL = "DATABASE_URL"
+ENV_REDIS_URL = "REDIS_URL"
+ENV_BOT_NAME = "BOT_NAME"
+ENV_NAMESPACE = "HOTSTORE_NAMESPACE"
+ENV_FLUSH_INTERVAL = "HOTSTORE_FLUSH_INTERVAL"
+ENV_FLUSH_BATCH = "HOTSTORE_FLUSH_BATCH"
+ENV_IDLE_TTL = "HOTSTORE_IDLE_TTL"
+ENV_MAX_DOCUMENT_BYTES = "HOTSTORE_MAX_DOCUMENT_BYTES"
+ENV_WEEKLY_BOARD_WEEKS = "HOTSTORE_WEEKLY_BOARD_WEEKS"
+ENV_ACTIVITY_RESOLUTION = "HOTSTORE_ACTIVITY_RESOLUTION"
+ENV_ARQ_REDIS_URL = "HOTSTORE_ARQ_REDIS_URL"
+
+# Defaults.
+DEFAULT_BOT_NAME = "spin_bot"  # v4's default
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./hotstore.db"
+DEFAULT_NAMESPACE = "hs"
+DEFAULT_FLUSH_INTERVAL_S = 1.0
+DEFAULT_FLUSH_BATCH = 500
+DEFAULT_IDLE_TTL_S = 24 * 3600
+DEFAULT_MAX_DOCUMENT_BYTES = 256 * 1024
+DEFAULT_WEEKLY_BOARD_WEEKS = 5
+DEFAULT_ACTIVITY_RESOLUTION_S = 60
+
+# Limits of the key scheme and of Lua's number type.
+BOT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,50}$"
+NAMESPACE_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+LUA_EXACT_INT = 2**53  # Lua numbers are doubles: integers beyond this lose precision
+MAX_XP_DELTA = 10**12
+MAX_PAGE_LIMIT = 1000
+
+# Fields of the user hash (short names: one hash per user, millions of users).
+USER_ID = "id"  # users.id in SQL
+USER_TELEGRAM_ID = "tg"
+USER_USERNAME = "un"
+USER_FIRST_NAME = "fn"
+USER_LAST_NAME = "ln"
+USER_XP = "xp"
+USER_LEVEL = "lvl"
+USER_TOTAL_TRAININGS = "tt"
+USER_TOTAL_SCORE = "ts"
+USER_REGISTERED_MS = "reg"
+USER_LAST_ACTIVITY_MS = "la"
+VERSION = "v"  # bumped by every write, on users and sessions
+
+# Fields of the session hash: metadata fields, plus one field per top-level key of each document.
+SESSION_USER_ID = "uid"
+SESSION_CREATED_MS = "ca"
+SESSION_UPDATED_MS = "ua"
+SESSION_FIELD_PREFIX = "s:"  # s:<key> holds session_data[key]
+STATS_FIELD_PREFIX = "t:"  # t:<key> holds stats_data[key]
+
+# Worker metrics hash fields.
+METRIC_ROWS_FLUSHED = "rows_flushed"
+METRIC_FLUSHES = "flushes"
+METRIC_FAILURES = "failures"
+METRIC_LAST_ERROR = "last_error"
+METRIC_LAST_ERROR_AT = "last_error_at"
+METRIC_LAST_FLUSH_AT = "last_flush_at"

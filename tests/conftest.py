@@ -1,0 +1,152 @@
+"""Shared fixtures: every backend-dependent test runs on the embedded defaults and, when switched on, on real servers.
+
+Real servers are switched on from outside, by environment:
+
+- ``HOTSTORE_TEST_REDIS_URL``     e.g. ``redis://127.0.0.1:6379/0``
+- ``HOTSTORE_TEST_DATABASE_URL``  e.g. ``postgresql://postgres@127.0.0.1:5432/postgres`` (an admin database: each
+  test run creates and drops its own database next to it)
+
+Without them the real-server variants are skipped, and the skip reason says which variable to set. With
+``CI=true`` a missing variable or an unreachable server is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from persistence.engine import create_engine, database_url
+from persistence.models import Base
+
+REDIS_ENV = "HOTSTORE_TEST_REDIS_URL"
+POSTGRES_ENV = "HOTSTORE_TEST_DATABASE_URL"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def real_server_url(env: str, what: str) -> str:
+    """The URL of a real server for a test, or skip (fail in CI) when it is not switched on."""
+    url = os.environ.get(env)
+    if url:
+        return url
+    message = f"needs a real {what}: set {env}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: real-server tests must run)")
+    pytest.skip(message)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = []
+    for env, what in ((REDIS_ENV, "Redis"), (POSTGRES_ENV, "PostgreSQL")):
+        state = os.environ.get(env)
+        lines.append(
+            f"hotstore: real {what}: {'ON (' + env + ')' if state else 'off — set ' + env + ' to run those tests'}"
+        )
+    return lines
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+@dataclass
+class PostgresDatabase:
+    """A throw-away database on the real server, unique to this test process."""
+
+    url: str
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[PostgresDatabase]:
+    admin_url = real_server_url(POSTGRES_ENV, "PostgreSQL")
+    name = f"hs_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = make_url(database_url(admin_url))
+
+    async def run(sql: str) -> None:
+        engine = create_engine(admin.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(sql))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # the server is switched on but unreachable: that is a failure, not a skip
+        pytest.fail(f"PostgreSQL at {POSTGRES_ENV} unreachable: {exc}")
+    yield PostgresDatabase(admin.set(database=name).render_as_string(hide_password=False))
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL with no tables yet: a SQLite file, or the real PostgreSQL test database (emptied)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    pg: PostgresDatabase = request.getfixturevalue("postgres_database")
+
+    async def drop_all() -> None:
+        engine = create_engine(pg.url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(drop_all())
+    return pg.url
+
+
+@pytest.fixture
+async def sql_engine(sql_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a fresh database with every table created from the models."""
+    engine = create_engine(sql_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    yield engine
+    await engine.dispose()
+
+
+# ---------------------------------------------------------------- Redis
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A key namespace unique to the test, so tests can share a real Redis."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=["fake", pytest.param("real", marks=pytest.mark.redis)])
+def redis_url(request: pytest.FixtureRequest) -> str | None:
+    """``None`` for the embedded fakeredis, or the URL of the real test Redis."""
+    if request.param == "fake":
+        return None
+    return real_server_url(REDIS_ENV, "Redis")
+
+
+@pytest.fixture
+async def redis_client(redis_url: str | None, namespace: str) -> AsyncIterator[aioredis.Redis]:
+    """A raw client on the backend under test; keys of the test namespace are deleted afterwards."""
+    if redis_url is None:
+        import fakeredis
+
+        client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    else:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await client.ping()
+        except Exception as exc:
+            pytest.fail(f"Redis at {REDIS_ENV} unreachable: {exc}")
+    yield client
+    async for key in client.scan_iter(match="{" + namespace + "}*", count=1000):
+        await client.delete(key)
+    await client.aclose()

@@ -1,0 +1,1 @@
+"""Write-behind workers: arq jobs that flush the hot store to SQL."""
