@@ -53,6 +53,7 @@ VERSION = "v"  # bumped by every write, on users and sessions
 SESSION_USER_ID = "uid"
 SESSION_CREATED_MS = "ca"
 SESSION_UPDATED_MS = "ua"
+SESSION_XP = "xp"  # XP earned in this bot (bot_sessions.xp; the bot board's score)
 SESSION_FIELD_PREFIX = "s:"  # s:<key> holds session_data[key]
 STATS_FIELD_PREFIX = "t:"  # t:<key> holds stats_data[key]
 

@@ -125,6 +125,7 @@ class BotSession(Base):
     bot_name: Mapped[str] = mapped_column(String(50), nullable=False, index=True)
     session_data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, server_default=text("'{}'"))
     stats_data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, server_default=text("'{}'"))
+    xp: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
