@@ -22,7 +22,9 @@ def insert_for(dialect_name: str, table: Table | Any) -> Any:
 
 
 def dialect_of(conn: AsyncSession | AsyncConnection) -> str:
-    bind = conn.bind
+    if isinstance(conn, AsyncConnection):
+        return conn.dialect.name
+    bind = conn.get_bind()
     return bind.dialect.name
 
 
