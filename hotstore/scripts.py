@@ -1,0 +1,79 @@
+"""Loads the Lua scripts of ``hotstore/scripts/`` and registers them on a client.
+
+Every hot-path script is sent as ``<field names> + _prelude.lua + <name>.lua``: the field names are
+generated from :mod:`hotstore.constants` (the single source of hash field names), and the prelude holds
+the helpers every write shares (load-if-absent, dirty marking, TTL refresh). Read-only scripts (the
+leaderboard's) are loaded with ``prelude=False``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+from hotstore import constants as c
+
+PRELUDE = "_prelude.lua"
+
+# Constants exposed to Lua as F.<NAME> (hash field names and prefixes).
+_FIELD_CONSTANTS = (
+    "USER_ID",
+    "USER_TELEGRAM_ID",
+    "USER_USERNAME",
+    "USER_FIRST_NAME",
+    "USER_LAST_NAME",
+    "USER_XP",
+    "USER_LEVEL",
+    "USER_TOTAL_TRAININGS",
+    "USER_TOTAL_SCORE",
+    "USER_REGISTERED_MS",
+    "USER_LAST_ACTIVITY_MS",
+    "VERSION",
+    "SESSION_USER_ID",
+    "SESSION_CREATED_MS",
+    "SESSION_UPDATED_MS",
+    "SESSION_XP",
+    "SESSION_FIELD_PREFIX",
+    "STATS_FIELD_PREFIX",
+)
+
+
+def read_lua(name: str) -> str:
+    """The text of ``hotstore/scripts/<name>``."""
+    return resources.files("hotstore").joinpath("scripts", name).read_text(encoding="utf-8")
+
+
+def field_table() -> str:
+    """``local F = {USER_XP = 'xp', ...}``: the hash field names, generated from hotstore.constants."""
+    items = ", ".join(f"{name} = '{getattr(c, name)}'" for name in _FIELD_CONSTANTS)
+    return f"local F = {{{items}}}\nlocal EXACT_INT = {c.LUA_EXACT_INT}\n"
+
+
+@cache
+def source(name: str, *, prelude: bool = True) -> str:
+    """Full source of script ``name`` (e.g. ``'add_xp.lua'``), with the prelude unless ``prelude=False``."""
+    if not prelude:
+        return read_lua(name)
+    return field_table() + read_lua(PRELUDE) + "\n" + read_lua(name)
+
+
+class Scripts:
+    """The hot-path scripts registered on one client; attribute names are the ``.lua`` file stems."""
+
+    NAMES = ("read_user", "touch_user", "touch_session", "save_session", "patch_session", "add_xp")
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._scripts: dict[str, AsyncScript] = {
+            name: redis.register_script(source(name + ".lua")) for name in self.NAMES
+        }
+
+    def __getitem__(self, name: str) -> AsyncScript:
+        return self._scripts[name]
+
+    async def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """Run script ``name`` (EVALSHA; loads it on a NOSCRIPT reply)."""
+        return await self[name](keys=keys, args=args)

@@ -1,0 +1,134 @@
+"""What the hot store hands back: immutable snapshots of a user, a bot session, an XP award, a patch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from hotstore import constants as c
+from hotstore.codec import decode_documents
+
+
+def _ms_to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def hash_fields(flat: list[bytes]) -> dict[str, bytes]:
+    """``[b'a', b'1', b'b', b'2']`` (an HGETALL reply from Lua) → ``{'a': b'1', 'b': b'2'}``."""
+    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def _text(fields: Mapping[str, bytes], name: str) -> str | None:
+    raw = fields.get(name)
+    return raw.decode() if raw is not None else None
+
+
+def _int(fields: Mapping[str, bytes], name: str, default: int = 0) -> int:
+    raw = fields.get(name)
+    return int(raw) if raw is not None else default
+
+
+@dataclass(frozen=True)
+class UserState:
+    """One user as the hot store holds it (shared by every bot)."""
+
+    telegram_id: int
+    id: int
+    username: str | None
+    first_name: str | None
+    last_name: str | None
+    total_xp: int
+    level: int
+    total_trainings: int
+    total_score: int
+    registration_date: datetime
+    last_activity: datetime
+    version: int
+
+    @classmethod
+    def from_hash(cls, fields: Mapping[str, bytes]) -> UserState:
+        """Decode a user hash (field names: hotstore.constants ``USER_*``)."""
+        return cls(
+            telegram_id=_int(fields, c.USER_TELEGRAM_ID),
+            id=_int(fields, c.USER_ID),
+            username=_text(fields, c.USER_USERNAME),
+            first_name=_text(fields, c.USER_FIRST_NAME),
+            last_name=_text(fields, c.USER_LAST_NAME),
+            total_xp=_int(fields, c.USER_XP),
+            level=_int(fields, c.USER_LEVEL, 1),
+            total_trainings=_int(fields, c.USER_TOTAL_TRAININGS),
+            total_score=_int(fields, c.USER_TOTAL_SCORE),
+            registration_date=_ms_to_datetime(_int(fields, c.USER_REGISTERED_MS)),
+            last_activity=_ms_to_datetime(_int(fields, c.USER_LAST_ACTIVITY_MS)),
+            version=_int(fields, c.VERSION),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """v4's ``User.to_dict()``: no ``total_score``, timestamps as ISO strings."""
+        return {
+            "id": self.id,
+            "telegram_id": self.telegram_id,
+            "username": self.username,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "total_xp": self.total_xp,
+            "level": self.level,
+            "total_trainings": self.total_trainings,
+            "registration_date": self.registration_date.isoformat(),
+            "last_activity": self.last_activity.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """One user's state in one bot: the documents, the XP earned in this bot, and the user."""
+
+    user: UserState
+    bot_name: str
+    session: dict[str, Any]
+    stats: dict[str, Any]
+    xp: int
+    version: int
+
+    @classmethod
+    def from_hashes(cls, bot_name: str, user: Mapping[str, bytes], session: Mapping[str, bytes]) -> SessionState:
+        session_data, stats_data = decode_documents(cast(Mapping[bytes | str, bytes], session))
+        return cls(
+            user=UserState.from_hash(user),
+            bot_name=bot_name,
+            session=session_data,
+            stats=stats_data,
+            xp=_int(session, c.SESSION_XP),
+            version=_int(session, c.VERSION),
+        )
+
+
+@dataclass(frozen=True)
+class LevelUp:
+    """The outcome of one XP award. ``total_xp`` is the user's total, ``bot_xp`` the XP earned in this bot."""
+
+    leveled_up: bool
+    old_level: int
+    new_level: int
+    total_xp: int
+    bot_xp: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """v4's ``add_xp_and_check_level_up`` reply."""
+        return {
+            "leveled_up": self.leveled_up,
+            "old_level": self.old_level,
+            "new_level": self.new_level,
+            "total_xp": self.total_xp,
+        }
+
+
+@dataclass(frozen=True)
+class PatchResult:
+    """The session's new version, and the new values of the fields that were incremented."""
+
+    version: int
+    session_values: dict[str, int] = field(default_factory=dict)
+    stats_values: dict[str, int] = field(default_factory=dict)
