@@ -1,0 +1,109 @@
+"""Running the baseline rows: the v4 way on PostgreSQL and SQLite, and the raw redis-py floor."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotstore.bench.counting import RoundTrips, count_sql, counting_redis
+from hotstore.bench.floor import FloorPath, fill_floor
+from hotstore.bench.report import FLOOR, V4_POSTGRES, V4_SQLITE
+from hotstore.bench.v4_baseline import V4Database, V4Path, seed_sql
+from hotstore.bench.workload import RunResult, Workload, run_path
+from hotstore.keys import KeyScheme
+from persistence.engine import create_engine, database_url
+from persistence.models import Base
+
+
+async def _admin(admin_url: str, sql: str) -> None:
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def postgres_database(admin_url: str) -> AsyncIterator[str]:
+    """A throw-away database next to ``admin_url``'s, dropped on exit; yields its URL."""
+    admin = make_url(database_url(admin_url))
+    name = f"hs_bench_{uuid.uuid4().hex[:10]}"
+    await _admin(admin.render_as_string(hide_password=False), f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _admin(admin.render_as_string(hide_password=False), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@asynccontextmanager
+async def sqlite_database() -> AsyncIterator[str]:
+    """A SQLite file in a temporary directory, removed on exit; yields its URL."""
+    with tempfile.TemporaryDirectory(prefix="hs_bench_") as folder:
+        yield f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+
+
+async def prepared_engine(url: str, workload: Workload) -> AsyncEngine:
+    """An engine on ``url`` with every table created and the workload's users and sessions seeded."""
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    await seed_sql(engine, workload)
+    return engine
+
+
+async def run_v4(name: str, url: str, workload: Workload) -> RunResult:
+    """The v4 row on the database at ``url`` (tables created and seeded here)."""
+    engine = await prepared_engine(url, workload)
+    try:
+        counter = RoundTrips()
+        count_sql(engine, counter)
+        db = V4Database(engine)
+        result = await run_path(name, V4Path(db), workload, counter)
+        result.retries = db.retries
+        return result
+    finally:
+        await engine.dispose()
+
+
+async def run_v4_postgres(admin_url: str, workload: Workload) -> RunResult:
+    async with postgres_database(admin_url) as url:
+        return await run_v4(V4_POSTGRES, url, workload)
+
+
+async def run_v4_sqlite(workload: Workload) -> RunResult:
+    async with sqlite_database() as url:
+        return await run_v4(V4_SQLITE, url, workload)
+
+
+async def run_floor(redis_url: str, workload: Workload) -> RunResult:
+    """The floor row in a namespace of its own, deleted afterwards."""
+    counter = RoundTrips()
+    redis = counting_redis(redis_url, counter)
+    keys = KeyScheme(f"bench{uuid.uuid4().hex[:10]}")
+    try:
+        await fill_floor(redis, keys, workload)
+        return await run_path(FLOOR, FloorPath(redis, keys), workload, counter)
+    finally:
+        await delete_namespace(redis, keys)
+        await redis.aclose()
+
+
+async def delete_namespace(redis: object, keys: KeyScheme) -> None:
+    """UNLINK every key of ``keys``'s namespace."""
+    client = redis
+    batch: list[bytes] = []
+    async for key in client.scan_iter(match=keys.tag + "*", count=1000):  # type: ignore[attr-defined]
+        batch.append(key)
+        if len(batch) >= 1000:
+            await client.unlink(*batch)  # type: ignore[attr-defined]
+            batch.clear()
+    if batch:
+        await client.unlink(*batch)  # type: ignore[attr-defined]
