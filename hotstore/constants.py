@@ -64,3 +64,21 @@ METRIC_FAILURES = "failures"
 METRIC_LAST_ERROR = "last_error"
 METRIC_LAST_ERROR_AT = "last_error_at"
 METRIC_LAST_FLUSH_AT = "last_flush_at"
+
+# Write-behind workers (workers/).
+ARQ_QUEUE_PREFIX = "arq:hotstore:"  # + namespace: one queue (and one set of cron job ids) per namespace
+FLUSH_LOCK_LEASE_MS = 5_000  # a killed flusher blocks the others for at most this long
+FLUSH_BACKOFF_MAX_S = 30.0  # cap of the exponential retry delay while SQL (or Redis) is unreachable
+FLUSH_JOB_TIMEOUT_S = 60
+SHUTDOWN_FLUSH_BUDGET_S = 30.0  # the final flush of a stopping worker gives up after this long
+SQL_CONNECT_TIMEOUT_S = 5.0
+REBUILD_CHUNK = 10_000  # SQL rows per step of a leaderboard rebuild
+REBUILD_CHECK_INTERVAL_S = 10
+REBUILD_JOB_TIMEOUT_S = 1_800
+REBUILD_LOCK_LEASE_MS = 60_000  # renewed after every chunk
+TEMP_BOARD_TTL_MS = 600_000  # a crashed rebuild's half-built board disappears by itself
+SWEEP_INTERVAL_S = 300
+SWEEP_SCAN_COUNT = 1_000
+SWEEP_JOB_TIMEOUT_S = 600
+WORKER_HEALTH_CHECK_INTERVAL_S = 15
+METRIC_LAST_FLUSH_ROWS = "last_flush_rows"

@@ -12,6 +12,10 @@ the dirty sets and the leaderboards at once and still run unchanged on Redis Clu
     {hs}:lb:b:<bot>                    ZSET  XP earned in one bot
     {hs}:lb:w:<YYYY>-W<ww>             ZSET  XP earned in one ISO week (all bots); expires
     {hs}:metrics                       HASH  worker counters for ``hotstore status``
+    {hs}:lock:flush                    STRING  short lease: one flusher per namespace at a time (workers)
+    {hs}:lock:rebuild                  STRING  lease of a leaderboard rebuild (workers)
+    {hs}:meta:boards_built             STRING  present once the boards were rebuilt from SQL (workers)
+    {hs}:tmp:lb:<token>                ZSET  a board being rebuilt, renamed over the live one when complete
 
 Board members are ``board_member(telegram_id)``: equal scores then order by Telegram id, ascending.
 """
@@ -92,6 +96,25 @@ class KeyScheme:
     @property
     def metrics(self) -> str:
         return f"{self.tag}:metrics"
+
+    @property
+    def flush_lock(self) -> str:
+        return f"{self.tag}:lock:flush"
+
+    @property
+    def rebuild_lock(self) -> str:
+        return f"{self.tag}:lock:rebuild"
+
+    @property
+    def boards_built(self) -> str:
+        return f"{self.tag}:meta:boards_built"
+
+    def temp_board(self, token: str) -> str:
+        return f"{self.tag}:tmp:lb:{token}"
+
+    @property
+    def user_pattern(self) -> str:
+        return f"{self.tag}:u:*"
 
     @property
     def session_pattern(self) -> str:
