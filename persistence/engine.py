@@ -46,7 +46,7 @@ def create_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
     resolved = database_url(url)
     if resolved.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30})
-    else:
+    elif "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
         kwargs.setdefault("pool_pre_ping", True)
