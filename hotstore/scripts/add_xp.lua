@@ -28,7 +28,7 @@ end
 local total = tonumber(redis.call('HGET', user, F.USER_XP) or '0') + amount
 local bot_xp = tonumber(redis.call('HGET', session, F.SESSION_XP) or '0') + amount
 if total < 0 or bot_xp < 0 then return {'ERR', 'negative', 'xp'} end
-if total > EXACT_INT or bot_xp > EXACT_INT then return {'ERR', 'out_of_range', 'xp'} end
+if total >= EXACT_INT or bot_xp >= EXACT_INT then return {'ERR', 'out_of_range', 'xp'} end
 
 redis.call('HINCRBY', user, F.USER_XP, int_text(amount))
 redis.call('HINCRBY', session, F.SESSION_XP, int_text(amount))

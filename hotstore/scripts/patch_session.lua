@@ -26,7 +26,8 @@ for _ = 1, tonumber(next_arg()) do
   local current = doc[field]
   if current ~= nil and string.sub(current, 1, 1) ~= 'i' then return {'ERR', 'not_integer', field} end
   local value = (current and tonumber(string.sub(current, 2)) or 0) + delta
-  if math.abs(value) > EXACT_INT then return {'ERR', 'out_of_range', field} end
+  -- beyond 2^53 doubles round: refuse before the sum can be inexact
+  if math.abs(value) >= EXACT_INT then return {'ERR', 'out_of_range', field} end
   doc[field] = 'i' .. int_text(value)
   writes[#writes + 1] = field; writes[#writes + 1] = doc[field]
   increments[#increments + 1] = field; increments[#increments + 1] = int_text(value)
