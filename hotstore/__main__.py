@@ -1,0 +1,10 @@
+"""``python -m hotstore …`` runs the ``hotstore`` command line."""
+
+from __future__ import annotations
+
+import sys
+
+from hotstore.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""The ``hotstore`` command line: demo, worker, flush, status, db upgrade, leaderboard, user, migrate-json.
+
+Every command reads its configuration from the environment (``DATABASE_URL``, ``REDIS_URL``, ``BOT_NAME``,
+``HOTSTORE_*``); the global flags ``--database-url``, ``--redis-url``, ``--bot`` and ``--namespace`` override it,
+before or after the command name::
+
+    hotstore demo --duration 10
+    hotstore --redis-url redis://localhost:6379/0 status --check
+    hotstore leaderboard --board bot:spin_bot --limit 20
+
+Expected failures (bad input, an unreachable Redis or database) print one line on stderr and exit non-zero;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from hotstore import constants as c
+from hotstore.errors import HotstoreError, InvalidInput
+from hotstore.settings import Settings
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _global_options(suppress: bool) -> _Parser:
+    """The configuration flags; on sub-commands their default is 'not given' so they do not mask the top level."""
+    default: Any = argparse.SUPPRESS if suppress else None
+    parent = _Parser(add_help=False)
+    group = parent.add_argument_group("configuration (flags override the environment)")
+    group.add_argument("--database-url", default=default, metavar="URL",
+                       help=f"SQL database (env {c.ENV_DATABASE_URL}; default: SQLite file ./hotstore.db)")
+    group.add_argument("--redis-url", default=default, metavar="URL",
+                       help=f"Redis server (env {c.ENV_REDIS_URL}; default: in-process fakeredis)")
+    group.add_argument("--bot", dest="bot_name", default=default, metavar="NAME",
+                       help=f"bot name (env {c.ENV_BOT_NAME}; default {c.DEFAULT_BOT_NAME})")
+    group.add_argument("--namespace", default=default, metavar="NS",
+                       help=f"Redis key namespace (env {c.ENV_NAMESPACE}; default {c.DEFAULT_NAMESPACE})")
+    group.add_argument("--debug", action="store_true", default=default, help="show tracebacks of errors")
+    return parent
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """``Settings.from_env`` with the global flags as overrides."""
+    return Settings.from_env(
+        database_url=args.database_url, redis_url=args.redis_url, bot_name=args.bot_name, namespace=args.namespace
+    )
+
+
+def telegram_id_arg(raw: str) -> int:
+    """An argparse type: a Telegram id inside int64."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a Telegram id (an integer): {raw!r}") from None
+    if not c.INT64_MIN <= value <= c.INT64_MAX:
+        raise argparse.ArgumentTypeError(f"Telegram id outside int64: {raw!r}")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {raw!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {raw!r}")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    return 0 if raw.strip() == "0" else _positive_int(raw)
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {raw!r}")
+    return value
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from hotstore.demo import run_demo_command
+
+    return run_demo_command(args, settings)
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    from workers.commands import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _run(run_worker(settings))
+    return EXIT_OK
+
+
+def cmd_flush(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.commands import flush_all
+
+    rows = _run(flush_all(settings))
+    print(f"flushed {rows} dirty entities to SQL")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.commands import status
+
+    from hotstore.cli_views import check_status, render_status
+
+    info: dict[str, Any] = _run(status(settings))
+    healthy, reason = check_status(info, max_age=args.max_age)
+    if args.json:
+        print(json.dumps({**info, "healthy": healthy, "reason": reason}, default=str, indent=2, sort_keys=True))
+    elif not args.check or not healthy:
+        print(render_status(info))
+    if args.check:
+        print(f"{'healthy' if healthy else 'UNHEALTHY'}: {reason}", file=sys.stdout if healthy else sys.stderr)
+        return EXIT_OK if healthy else EXIT_FAILURE
+    return EXIT_OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from persistence.migrate import upgrade_sync
+
+    upgrade_sync(settings.database_url)
+    print(f"database upgraded to {args.revision}: {_safe_url(settings.database_url)}")
+    return EXIT_OK
+
+
+def cmd_leaderboard(args: argparse.Namespace, settings: Settings) -> int:
+    from hotstore.cli_views import show_leaderboard
+
+    return _run(show_leaderboard(settings, args.board, limit=args.limit, offset=args.offset))  # type: ignore[no-any-return]
+
+
+def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    from hotstore.cli_views import show_user
+
+    return _run(show_user(settings, args.telegram_id, as_json=args.json))  # type: ignore[no-any-return]
+
+
+def cmd_migrate_json(args: argparse.Namespace, settings: Settings) -> int:
+    from hotstore.json_migration import migrate_json
+
+    bot_name = args.target_bot or settings.bot_name
+    report = _run(migrate_json(args.file, bot_name=bot_name, dry_run=args.dry_run, settings=settings))
+    print(f"{'dry run: ' if args.dry_run else ''}{report}")
+    return EXIT_OK
+
+
+def _run(result: Any) -> Any:
+    """Await a coroutine on a fresh event loop; pass a plain result through (sync and async callees alike)."""
+    if asyncio.iscoroutine(result):
+        return asyncio.run(result)
+    return result
+
+
+def _safe_url(url: str) -> str:
+    """``url`` with any password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (exposed for tests and documentation)."""
+    sub_parent = _global_options(suppress=True)
+    parser = _Parser(
+        prog="hotstore",
+        description="Redis-fronted, SQL-backed state for multi-bot Telegram systems.",
+        parents=[_global_options(suppress=False)],
+        epilog="Run 'hotstore <command> --help' for a command's options.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+
+    def add(name: str, handler: Handler, help_: str, description: str | None = None) -> argparse.ArgumentParser:
+        cmd = commands.add_parser(name, help=help_, description=description or help_, parents=[sub_parent])
+        cmd.set_defaults(handler=handler)
+        return cmd
+
+    from hotstore.demo import add_demo_arguments
+
+    add_demo_arguments(add("demo", cmd_demo, "simulate bots and users on the embedded store, then verify SQL = Redis"))
+    add("worker", cmd_worker, "run a write-behind worker (flush, leaderboard rebuild, idle sweep) until stopped",
+        "Run an arq worker against REDIS_URL (a real Redis is required); SIGTERM/SIGINT flush and stop it.")
+    add("flush", cmd_flush, "flush every dirty user and session to SQL now, then exit")
+    status = add("status", cmd_status, "show the dirty backlog, flush lag and worker metrics")
+    status.add_argument("--check", action="store_true",
+                        help="health check: exit 0 only if a worker flushed or beat recently")
+    status.add_argument("--max-age", type=_positive_float, default=60.0, metavar="SECONDS",
+                        help="with --check: how recent the last flush or heartbeat must be (default 60)")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    _add_db(add, commands)
+    board = add("leaderboard", cmd_leaderboard, "print a page of a leaderboard")
+    board.add_argument("--board", default="global", metavar="BOARD",
+                       help="global | bot[:NAME] | week[:YYYY-Www] (default global; bot alone means --bot)")
+    board.add_argument("--limit", type=_positive_int, default=10, help="rows to print (1..1000, default 10)")
+    board.add_argument("--offset", type=_non_negative_int, default=0, help="rows to skip (default 0)")
+    user = add("user", cmd_user, "show everything about one user: hot state (Redis) and durable state (SQL)")
+    user.add_argument("telegram_id", type=telegram_id_arg, help="the user's Telegram id")
+    user.add_argument("--json", action="store_true", help="print as JSON")
+    migrate = add("migrate-json", cmd_migrate_json, "import a v4 JSON user file into SQL")
+    migrate.add_argument("file", metavar="FILE", help="the JSON file")
+    migrate.add_argument("--target-bot", "--as-bot", dest="target_bot", metavar="NAME",
+                         help="bot whose sessions the file holds (default: --bot / BOT_NAME)")
+    migrate.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
+    return parser
+
+
+def _add_db(add: Callable[..., argparse.ArgumentParser], commands: Any) -> None:
+    db = add("db", _db_without_action, "database schema commands")
+    db_commands = db.add_subparsers(dest="db_command", metavar="<db-command>", required=True)
+    upgrade = db_commands.add_parser(
+        "upgrade", help="apply the Alembic migrations (create or update the schema)",
+        description="Apply the Alembic migrations to DATABASE_URL (idempotent).", parents=[_global_options(True)],
+    )
+    upgrade.add_argument("--revision", default="head", help=argparse.SUPPRESS)
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+
+
+def _db_without_action(args: argparse.Namespace, settings: Settings) -> int:
+    raise InvalidInput("db needs a command: upgrade")
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (the console script passes it to ``sys.exit``)."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except KeyboardInterrupt:
+        print("hotstore: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if args.debug or not is_expected_failure(exc):
+            raise
+        print(f"hotstore {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def is_expected_failure(exc: BaseException) -> bool:
+    """Failures a user can cause or fix (bad input, servers down, schema missing): no traceback for these."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DBAPIError
+
+    expected = (HotstoreError, RedisConnectionError, RedisTimeoutError, DBAPIError, OSError, ImportError)
+    return isinstance(exc, expected)
+
+
+def one_line(exc: BaseException) -> str:
+    """The first non-empty line of an error's message, prefixed by what failed."""
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import DBAPIError
+
+    text = str(exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc)
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    if isinstance(exc, RedisError):
+        return f"Redis: {first}"
+    if isinstance(exc, DBAPIError):
+        return f"SQL database: {first}"
+    return first
