@@ -3,3 +3,7 @@
 ``python -m hotstore.bench`` (or ``hotstore bench``) runs every row in one process on one workload and
 prints the table; ``--help`` lists the options to scale it down.
 """
+
+from hotstore.bench.runner import main
+
+__all__ = ["main"]

@@ -10,11 +10,10 @@ from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.bench.counting import RoundTrips, count_sql, counting_redis
 from hotstore.bench.floor import FloorPath, fill_floor
-from hotstore.bench.report import FLOOR, V4_POSTGRES, V4_SQLITE
+from hotstore.bench.report import FLOOR, V4_SQLITE
 from hotstore.bench.v4_baseline import V4Database, V4Path, seed_sql
 from hotstore.bench.workload import RunResult, Workload, run_path
 from hotstore.keys import KeyScheme
@@ -50,18 +49,20 @@ async def sqlite_database() -> AsyncIterator[str]:
         yield f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
 
 
-async def prepared_engine(url: str, workload: Workload) -> AsyncEngine:
-    """An engine on ``url`` with every table created and the workload's users and sessions seeded."""
+async def prepare_database(url: str, workload: Workload) -> None:
+    """Create every table at ``url`` and seed the workload's users and sessions (untimed)."""
     engine = create_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    await seed_sql(engine, workload)
-    return engine
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        await seed_sql(engine, workload)
+    finally:
+        await engine.dispose()
 
 
 async def run_v4(name: str, url: str, workload: Workload) -> RunResult:
-    """The v4 row on the database at ``url`` (tables created and seeded here)."""
-    engine = await prepared_engine(url, workload)
+    """The v4 row on the prepared database at ``url``."""
+    engine = create_engine(url)
     try:
         counter = RoundTrips()
         count_sql(engine, counter)
@@ -73,13 +74,9 @@ async def run_v4(name: str, url: str, workload: Workload) -> RunResult:
         await engine.dispose()
 
 
-async def run_v4_postgres(admin_url: str, workload: Workload) -> RunResult:
-    async with postgres_database(admin_url) as url:
-        return await run_v4(V4_POSTGRES, url, workload)
-
-
 async def run_v4_sqlite(workload: Workload) -> RunResult:
     async with sqlite_database() as url:
+        await prepare_database(url, workload)
         return await run_v4(V4_SQLITE, url, workload)
 
 

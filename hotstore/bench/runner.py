@@ -1,0 +1,125 @@
+"""``hotstore bench``: every row in one process, on one workload, then the leaderboard at scale.
+
+python -m hotstore.bench                                   # 10,000 users, 10,000 messages, 32 tasks
+python -m hotstore.bench --users 200 --messages 300 --board-users 5000 --only floor,native,board
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from hotstore.bench import baselines, hotstore_runs, leaderboard_scale
+from hotstore.bench.machine import describe_machine
+from hotstore.bench.report import V4_POSTGRES, board_table, throughput_table, verdicts, workload_line
+from hotstore.bench.workload import RunResult, Workload
+
+ROWS = ("v4-pg", "v4-sqlite", "floor", "facade", "native", "autopipeline", "board")
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass(frozen=True)
+class Options:
+    workload: Workload
+    redis_url: str
+    postgres_url: str | None
+    rows: frozenset[str]
+    board_users: int
+    board_calls: int
+
+
+def parse(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(prog="hotstore bench", description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--bots", type=int, default=2)
+    parser.add_argument("--messages", type=int, default=10_000, help="messages per row (get + save + add XP)")
+    parser.add_argument("--concurrency", type=int, default=32, help="asyncio tasks")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or DEFAULT_REDIS)
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("DATABASE_URL") or DEFAULT_POSTGRES,
+        help="an admin database: the run creates and drops its own database next to it",
+    )
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL row; hotstore reads SQLite")
+    parser.add_argument("--only", default=",".join(ROWS), help=f"comma list of rows: {','.join(ROWS)}")
+    parser.add_argument("--board-users", type=int, default=1_000_000, help="members of the board at scale")
+    parser.add_argument("--board-calls", type=int, default=200, help="calls per leaderboard read")
+    args = parser.parse_args(argv)
+    rows = frozenset(part.strip() for part in args.only.split(",") if part.strip())
+    unknown = rows - set(ROWS)
+    if unknown:
+        parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
+    for name in ("users", "bots", "messages", "concurrency", "board_users", "board_calls"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    workload = Workload(users=args.users, bots=args.bots, messages=args.messages, concurrency=args.concurrency)
+    postgres = None if args.no_postgres else args.postgres_url
+    return Options(workload, args.redis_url, postgres, rows, args.board_users, args.board_calls)
+
+
+@asynccontextmanager
+async def sql_for_hotstore(options: Options) -> AsyncIterator[str]:
+    """The prepared SQL database the v4-PG row and the hotstore rows share (PostgreSQL, else SQLite)."""
+    context = baselines.postgres_database(options.postgres_url) if options.postgres_url else baselines.sqlite_database()
+    async with context as url:
+        await baselines.prepare_database(url, options.workload)
+        yield url
+
+
+async def run_hotstore_rows(options: Options, url: str, rows: list[RunResult]) -> dict[str, float]:
+    """Facade, native and auto-pipelined rows in one warmed namespace; returns the memory figures."""
+    wanted = options.rows & {"facade", "native", "autopipeline"}
+    if not wanted:
+        return {}
+    namespace = f"bench{uuid.uuid4().hex[:10]}"
+    async with hotstore_runs.hot_rig(options.redis_url, url, namespace) as rig:
+        try:
+            await hotstore_runs.warm_namespace(rig, options.workload)
+            if "facade" in wanted:
+                facade = await hotstore_runs.run_facade(rig, options.workload)
+                if facade is not None:
+                    rows.append(facade)
+            if "native" in wanted:
+                rows.append(await hotstore_runs.run_native(rig, options.workload))
+            if "autopipeline" in wanted:
+                auto = await hotstore_runs.run_autopipelined(options.redis_url, url, namespace, options.workload)
+                if auto is not None:
+                    rows.append(auto)
+            return await leaderboard_scale.entity_memory(rig.store, options.workload)
+        finally:
+            await baselines.delete_namespace(rig.store.redis, rig.store.keys)
+
+
+async def run_all(options: Options) -> str:
+    """Run the selected rows; returns the whole report as text."""
+    rows: list[RunResult] = []
+    memory: dict[str, float] = {}
+    async with sql_for_hotstore(options) as url:
+        if "v4-pg" in options.rows and options.postgres_url:
+            rows.append(await baselines.run_v4(V4_POSTGRES, url, options.workload))
+        if "v4-sqlite" in options.rows:
+            rows.append(await baselines.run_v4_sqlite(options.workload))
+        if "floor" in options.rows:
+            rows.append(await baselines.run_floor(options.redis_url, options.workload))
+        memory = await run_hotstore_rows(options, url, rows)
+    parts = [await describe_machine(options.redis_url, options.postgres_url), workload_line(options.workload), ""]
+    if rows:
+        parts += [throughput_table(rows), "", *verdicts(rows), ""]
+    if "board" in options.rows:
+        board = await leaderboard_scale.run_board(options.redis_url, options.board_users, options.board_calls)
+        board.memory = {**memory, **board.memory}
+        parts += [board_table(board)]
+    return "\n".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``hotstore bench`` and ``python -m hotstore.bench``; prints the report, returns 0."""
+    options = parse(argv)
+    print(asyncio.run(run_all(options)), flush=True)
+    return 0
