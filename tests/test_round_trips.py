@@ -1,0 +1,87 @@
+"""Invariant 5: a warm hot-path call is exactly one Redis round trip and no SQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import event
+
+from hotstore import Board, HotStore, Settings
+from persistence.engine import create_engine
+from persistence.models import Base
+
+TG = 7
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.redis = 0
+        self.sql = 0
+
+
+@pytest.fixture
+async def counted(
+    redis_client: aioredis.Redis, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[HotStore, Counter]]:
+    """A store whose Redis commands (``execute_command``) and SQL statements are counted."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'trips.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    counter = Counter()
+    original = redis_client.execute_command
+
+    async def counting(*args: Any, **options: Any) -> Any:
+        counter.redis += 1
+        return await original(*args, **options)
+
+    monkeypatch.setattr(redis_client, "execute_command", counting)
+
+    def count_sql(*_: Any) -> None:
+        counter.sql += 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count_sql)
+    hot = await HotStore.open(Settings(namespace=namespace), redis=redis_client, engine=engine)
+    yield hot, counter
+    await hot.close()
+    await engine.dispose()
+
+
+CALLS: dict[str, Callable[[HotStore], Awaitable[Any]]] = {
+    "get_session": lambda s: s.bot("spin").get_session(TG, username="ann"),
+    "save_session": lambda s: s.bot("spin").save_session(TG, {"a": 1}, {"b": 2}),
+    "patch_session": lambda s: s.bot("spin").patch_session(TG, incr_session={"n": 1}, unset_stats=["b"]),
+    "reset_session": lambda s: s.bot("spin").reset_session(TG, keep_stats=False),
+    "add_xp": lambda s: s.bot("spin").add_xp(TG, 5, levels=[{"level": 2, "min_xp": 3}]),
+    "get_user": lambda s: s.get_user(TG),
+    "ensure_user": lambda s: s.ensure_user(TG, first_name="Ann"),
+    "user_id": lambda s: s.user_id(TG),
+    "page": lambda s: s.leaderboards.page(Board.bot("spin")),
+    "rank": lambda s: s.leaderboards.rank(TG),
+    "competition_rank": lambda s: s.leaderboards.competition_rank(TG),
+    "around": lambda s: s.leaderboards.around(TG, Board.week()),
+    "count": lambda s: s.leaderboards.count(),
+    "score": lambda s: s.leaderboards.score(TG),
+}
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+async def test_a_warm_call_is_one_round_trip_and_no_sql(counted: tuple[HotStore, Counter], call: str) -> None:
+    store, counter = counted
+    await store.bot("spin").add_xp(TG, 1)  # user, session and boards now in Redis
+    await CALLS[call](store)  # and the script loaded (a first EVALSHA may need SCRIPT LOAD)
+    counter.redis = counter.sql = 0
+    await CALLS[call](store)
+    assert (counter.redis, counter.sql) == (1, 0)
+
+
+async def test_a_cold_call_is_two_round_trips_and_one_sql_transaction(counted: tuple[HotStore, Counter]) -> None:
+    store, counter = counted
+    await store.bot("spin").get_session(TG + 1)  # scripts loaded
+    counter.redis = counter.sql = 0
+    await store.bot("spin").get_session(TG)
+    assert counter.redis == 2
+    assert counter.sql > 0
