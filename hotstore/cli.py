@@ -146,7 +146,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from persistence.migrate import upgrade_sync
 
-    upgrade_sync(settings.database_url)
+    upgrade_sync(settings.database_url, args.revision)
     print(f"database upgraded to {args.revision}: {_safe_url(settings.database_url)}")
     return EXIT_OK
 
@@ -167,9 +167,9 @@ def cmd_migrate_json(args: argparse.Namespace, settings: Settings) -> int:
     from hotstore.json_migration import migrate_json
 
     bot_name = args.target_bot or settings.bot_name
-    report = _run(migrate_json(args.file, bot_name=bot_name, dry_run=args.dry_run, settings=settings))
-    print(f"{'dry run: ' if args.dry_run else ''}{report}")
-    return EXIT_OK
+    report = asyncio.run(migrate_json(args.file, bot_name=bot_name, dry_run=args.dry_run, settings=settings))
+    print(("dry run, nothing written\n" if args.dry_run else "") + report.summary())
+    return EXIT_OK if report.ok else EXIT_FAILURE
 
 
 def _run(result: Any) -> Any:
@@ -292,5 +292,6 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, RedisError):
         return f"Redis: {first}"
     if isinstance(exc, DBAPIError):
-        return f"SQL database: {first}"
+        missing = "no such table" in first or "does not exist" in first
+        return f"SQL database: {first}" + (" (run 'hotstore db upgrade')" if missing else "")
     return first
