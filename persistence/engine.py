@@ -7,6 +7,8 @@ deployments run ``hotstore db upgrade`` (Alembic) instead.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -77,9 +79,16 @@ async def init_db(url: str | None = None, *, create_tables: bool = True) -> Asyn
     if create_tables:
         async with _engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
+    _load_hook_providers()
     for hook in list(_startup_hooks):
         await hook()
     return _engine
+
+
+def _load_hook_providers() -> None:
+    # A v4 bot imports only ``persistence``; hotstore, when installed, registers its hooks on import.
+    if importlib.util.find_spec("hotstore") is not None:
+        importlib.import_module("hotstore.runtime")
 
 
 def get_engine() -> AsyncEngine:
