@@ -14,6 +14,8 @@ from redis.asyncio.connection import Connection
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hotstore.autopipeline import FastPackConnection
+
 
 @dataclass
 class RoundTrips:
@@ -37,9 +39,16 @@ class CountingConnection(Connection):
         await super().send_packed_command(command, check_health)
 
 
-def counting_redis(url: str, counter: RoundTrips, *, client_class: type[aioredis.Redis] = aioredis.Redis) -> Any:
+class CountingFastPackConnection(CountingConnection, FastPackConnection):
+    """Counting, and packing with hiredis (the auto-pipelined row's connection)."""
+
+
+def counting_redis(
+    url: str, counter: RoundTrips, *, client_class: type[aioredis.Redis] = aioredis.Redis, fast_pack: bool = False
+) -> Any:
     """A client on ``url`` whose connections count into ``counter`` (bytes responses, like hotstore's)."""
-    pool = aioredis.ConnectionPool.from_url(url, connection_class=CountingConnection, counter=counter)
+    connection_class = CountingFastPackConnection if fast_pack else CountingConnection
+    pool = aioredis.ConnectionPool.from_url(url, connection_class=connection_class, counter=counter)
     return client_class(connection_pool=pool)
 
 

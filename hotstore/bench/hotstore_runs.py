@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hotstore.autopipeline import AutoPipelineRedis
 from hotstore.bench.counting import RoundTrips, count_sql, counting_redis
 from hotstore.bench.report import AUTOPIPELINE, FACADE, NATIVE
 from hotstore.bench.workload import MessagePath, RunResult, Workload, run_path, warm_up
@@ -80,13 +81,16 @@ class HotRig:
 
 @asynccontextmanager
 async def hot_rig(
-    redis_url: str, database_url: str, namespace: str, *, client_class: type[Any] | None = None
+    redis_url: str, database_url: str, namespace: str, *, autopipeline: bool = False
 ) -> AsyncIterator[HotRig]:
     """A store on ``redis_url`` (through ``client_class`` if given) and ``database_url``, closed on exit."""
     redis_trips, sql_trips = RoundTrips(), RoundTrips()
     engine = create_engine(database_url)
     count_sql(engine, sql_trips)
-    redis = counting_redis(redis_url, redis_trips, **({"client_class": client_class} if client_class else {}))
+    if autopipeline:
+        redis = counting_redis(redis_url, redis_trips, client_class=AutoPipelineRedis, fast_pack=True)
+    else:
+        redis = counting_redis(redis_url, redis_trips)
     settings = Settings(redis_url=redis_url, database_url=database_url, namespace=namespace)
     store = await HotStore.open(settings, redis=redis, engine=engine)
     try:
@@ -128,15 +132,11 @@ async def run_facade(rig: HotRig, workload: Workload) -> RunResult | None:
     return await run_path(FACADE, path, workload, rig.trips)
 
 
-__all__ = ["AUTOPIPELINE", "FacadePath", "HotRig", "NativePath", "hot_rig", "run_facade", "run_native"]
-
-
-async def run_autopipelined(redis_url: str, database_url: str, namespace: str, workload: Workload) -> RunResult | None:
-    """The native row on an auto-pipelining client (None until hotstore.autopipeline exists)."""
-    try:
-        autopipeline = importlib.import_module("hotstore.autopipeline")
-    except ImportError:
-        return None
-    client_class = autopipeline.AutoPipelineRedis
-    async with hot_rig(redis_url, database_url, namespace, client_class=client_class) as rig:
-        return await run_native(rig, workload, AUTOPIPELINE)
+async def run_autopipelined(redis_url: str, database_url: str, namespace: str, workload: Workload) -> RunResult:
+    """The native row on an auto-pipelining client (hotstore.autopipeline) packing with hiredis."""
+    async with hot_rig(redis_url, database_url, namespace, autopipeline=True) as rig:
+        result = await run_native(rig, workload, AUTOPIPELINE)
+        redis: AutoPipelineRedis = rig.store.redis  # type: ignore[assignment]
+        if redis.batches_sent:
+            result.note = f"{workload.messages * 3 / redis.batches_sent:.1f} calls per pipeline on average"
+        return result

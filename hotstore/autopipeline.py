@@ -1,0 +1,143 @@
+"""Opt-in auto-pipelining: the commands that concurrent tasks issue in one event-loop turn go out as one pipeline.
+
+Like ioredis's ``enableAutoPipelining``: a hotstore call is one ``EVALSHA``; with 32 tasks in flight, the calls
+that become ready together are sent in one write and their replies read in one pass, instead of 32 writes,
+32 pool checkouts and 32 wake-ups. The pipeline is *not* a transaction: each script still runs atomically on its
+own, so every invariant holds (a call is still one script; only the packet carrying it is shared). A ``NOSCRIPT``
+reply fails only its own call, and redis-py's ``AsyncScript`` then loads the script and retries, as usual::
+
+    redis = AutoPipelineRedis.from_url("redis://127.0.0.1:6379/0")
+    store = await HotStore.open(settings, redis=redis)
+
+Only commands in ``batched`` are pipelined (scripts and simple single-key commands); blocking, transaction,
+pub/sub and connection-state commands go straight through. :class:`FastPackConnection` packs commands with
+hiredis's C packer instead of redis-py's pure-Python one (the largest client cost of a script call with many
+arguments, such as a whole-document save).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection
+
+_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    import hiredis
+
+    _pack = hiredis.pack_command
+except (ImportError, AttributeError):  # hiredis < 2.1 or absent: FastPackConnection falls back to redis-py's packer
+    _pack = None
+
+SCRIPT_COMMANDS = frozenset({"EVALSHA", "EVAL", "EVALSHA_RO", "EVAL_RO", "FCALL", "FCALL_RO"})
+SIMPLE_COMMANDS = frozenset(
+    {
+        "GET", "SET", "EXISTS", "DEL", "UNLINK", "EXPIRE", "PEXPIRE", "TTL", "PTTL", "INCR", "INCRBY",
+        "HGET", "HMGET", "HGETALL", "HSET", "HDEL", "HINCRBY", "HLEN",
+        "ZADD", "ZINCRBY", "ZSCORE", "ZMSCORE", "ZRANK", "ZREVRANK", "ZRANGE", "ZREVRANGE", "ZCARD", "ZREM",
+    }
+)  # fmt: skip
+DEFAULT_BATCHED = SCRIPT_COMMANDS | SIMPLE_COMMANDS
+DEFAULT_MAX_BATCH = 256
+
+_Pending = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
+
+
+class AutoPipelineRedis(aioredis.Redis):
+    """A redis-py asyncio client that coalesces the batched commands of one loop turn into one pipeline."""
+
+    def __init__(
+        self, *args: Any, batched: Iterable[str] = DEFAULT_BATCHED, max_batch: int = DEFAULT_MAX_BATCH, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.batched = frozenset(name.upper() for name in batched)
+        self.max_batch = max(1, max_batch)
+        self._queue: list[_Pending] = []
+        self._flush_scheduled = False
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.batches_sent = 0  # pipelines sent so far (commands per pipeline = calls / batches_sent)
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        name = args[0].upper() if isinstance(args[0], str) else args[0]
+        if name not in self.batched or self.single_connection_client:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((args, options, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)  # runs after every task made ready in this turn had its go
+        return await future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        queue, self._queue = self._queue, []
+        for start in range(0, len(queue), self.max_batch):
+            task = asyncio.get_running_loop().create_task(self._send(queue[start : start + self.max_batch]))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _send(self, batch: list[_Pending]) -> None:
+        live = [item for item in batch if not item[2].done()]  # a caller cancelled before the send: skip it
+        if not live:
+            return
+        try:
+            async with self.pipeline(transaction=False) as pipe:
+                for args, options, _ in live:
+                    pipe.execute_command(*args, **options)
+                replies = await pipe.execute(raise_on_error=False)
+            self.batches_sent += 1
+        except BaseException as exc:  # the connection failed: every call of the batch sees the error
+            for _, _, future in live:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else ConnectionError(repr(exc)))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, _, future), reply in zip(live, replies, strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def drain(self) -> None:
+        """Wait until every queued and in-flight batch has been answered."""
+        while self._queue or self._flush_scheduled or self._in_flight:
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
+            else:
+                await asyncio.sleep(0)
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await self.drain()
+        await super().aclose(close_connection_pool)
+
+
+class FastPackConnection(Connection):
+    """A connection that packs commands with hiredis's C packer (redis-py's Python packer otherwise)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if _pack is None or self.encoder.encoding.lower().replace("-", "") != "utf8":
+            return list(super().pack_command(*args))
+        if isinstance(args[0], str) and " " in args[0]:  # "SCRIPT LOAD" is sent as two words
+            args = (*args[0].split(), *args[1:])
+        try:
+            return [_pack(args)]
+        except TypeError:  # a value hiredis cannot pack: let redis-py's encoder raise its own error
+            return list(super().pack_command(*args))
+
+    def pack_commands(self, commands: Iterable[Any]) -> list[bytes]:
+        return [b"".join(part for args in commands for part in self.pack_command(*args))]
+
+
+def connect_autopipelined(url: str, *, fast_pack: bool = True, **kwargs: Any) -> AutoPipelineRedis:
+    """An :class:`AutoPipelineRedis` on ``url`` (bytes replies, like hotstore's own client)."""
+    if fast_pack:
+        kwargs.setdefault("connection_class", FastPackConnection)
+    pool = aioredis.ConnectionPool.from_url(url, **kwargs)
+    return AutoPipelineRedis(connection_pool=pool)
