@@ -121,3 +121,10 @@ async def sql_session_row(engine: AsyncEngine, user_id: int, bot_name: str) -> A
     async with engine.connect() as conn:
         stmt = select(BotSession).where(BotSession.user_id == user_id, BotSession.bot_name == bot_name)
         return (await conn.execute(stmt)).first()
+
+
+async def delete_namespace(redis: aioredis.Redis, namespace: str) -> None:
+    """Delete the namespace's keys and the arq keys of its queue and cron jobs."""
+    for pattern in ("{" + namespace + "}*", f"arq:*{namespace}*"):
+        async for key in redis.scan_iter(match=pattern, count=1000):
+            await redis.delete(key)

@@ -1,0 +1,187 @@
+"""The worker runtime: jobs, back-off during an outage, the flush lease, the in-process EmbeddedWorker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+from test_flush_support import delete_namespace, hot_user, settings_for, sql_user, sql_user_row
+
+from hotstore import constants as c
+from hotstore.errors import InvalidInput
+from hotstore.redis_client import connect
+from hotstore.settings import Settings
+from workers.backoff import Backoff
+from workers.embedded import EmbeddedWorker
+from workers.jobs import IN_PROCESS, SETTINGS, STATE, flush_once, open_state, startup
+from workers.metrics import read_metrics
+from workers.settings import cron_jobs, every, queue_name, worker_settings_from_env
+
+UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:9/none"  # port 9 (discard): nothing listens
+
+
+@pytest.fixture
+async def store_settings(redis_url: str | None, sql_url: str, namespace: str) -> AsyncIterator[Settings]:
+    """Settings on the backend under test (the process-wide embedded fakeredis when redis_url is None)."""
+    settings = Settings(database_url=sql_url, redis_url=redis_url, namespace=namespace, flush_interval=1)
+    yield settings
+    client = connect(settings)
+    await delete_namespace(client, namespace)
+    await client.aclose()
+
+
+async def test_embedded_worker_flushes_dirty_entities_in_the_background(
+    store_settings: Settings, sql_engine: AsyncEngine
+) -> None:
+    redis = connect(store_settings)
+    uid = await sql_user(sql_engine, 31)
+    async with EmbeddedWorker(store_settings):
+        await hot_user(redis, store_settings.keys, 31, uid, xp=77, version=2)
+        for _ in range(100):
+            if await redis.zcard(store_settings.keys.dirty_users) == 0:
+                break
+            await asyncio.sleep(0.1)
+        row = await sql_user_row(sql_engine, 31)
+    await redis.aclose()
+    assert row is not None and row.total_xp == 77
+
+
+async def test_leaving_the_embedded_worker_runs_a_final_flush(
+    store_settings: Settings, sql_engine: AsyncEngine
+) -> None:
+    redis = connect(store_settings)
+    uid = await sql_user(sql_engine, 32)
+    async with EmbeddedWorker(store_settings):
+        await hot_user(redis, store_settings.keys, 32, uid, xp=5, version=9)
+    row = await sql_user_row(sql_engine, 32)
+    dirty = await redis.zcard(store_settings.keys.dirty_users)
+    await redis.aclose()
+    assert row is not None and (row.total_xp, row.version) == (5, 9)
+    assert dirty == 0
+
+
+async def test_flush_now_drains_at_once(store_settings: Settings, sql_engine: AsyncEngine) -> None:
+    redis = connect(store_settings)
+    uid = await sql_user(sql_engine, 33)
+    async with EmbeddedWorker(store_settings) as worker:
+        await hot_user(redis, store_settings.keys, 33, uid, xp=1, version=1)
+        totals = await worker.flush_now()
+    await redis.aclose()
+    assert totals.remaining == 0
+
+
+async def test_failed_flush_is_counted_and_backs_off(redis_client: aioredis.Redis, namespace: str) -> None:
+    state = open_state(Settings(database_url=UNREACHABLE_PG, namespace=namespace), redis=redis_client)
+    await hot_user(redis_client, state.settings.keys, 1, 1, xp=1, version=1)
+
+    first = await flush_once(state)
+    second = await flush_once(state)  # inside the back-off window: not attempted
+
+    metrics = await read_metrics(redis_client, state.settings.keys)
+    await state.engine.dispose()
+    assert (first, second) == (None, None)
+    assert metrics[c.METRIC_FAILURES] == 1
+    assert metrics[c.METRIC_LAST_ERROR] and metrics[c.METRIC_LAST_ERROR_AT]
+    assert state.flush_backoff.in_outage
+    assert await redis_client.zcard(state.settings.keys.dirty_users) == 1  # nothing lost
+
+
+async def test_a_tick_is_skipped_while_another_worker_holds_the_flush_lease(
+    redis_client: aioredis.Redis, sql_engine: AsyncEngine, sql_url: str, namespace: str
+) -> None:
+    settings = settings_for(sql_url, namespace)
+    state = open_state(settings, redis=redis_client, engine=sql_engine)
+    await hot_user(redis_client, settings.keys, 1, await sql_user(sql_engine, 1), xp=1, version=1)
+    await redis_client.set(settings.keys.flush_lock, "other-worker", px=c.FLUSH_LOCK_LEASE_MS)
+
+    assert await flush_once(state) is None
+    assert await redis_client.zcard(settings.keys.dirty_users) == 1
+    await redis_client.delete(settings.keys.flush_lock)
+    totals = await flush_once(state)
+    assert totals is not None and totals.rows == 1
+
+
+async def test_successful_flush_records_metrics(
+    redis_client: aioredis.Redis, sql_engine: AsyncEngine, sql_url: str, namespace: str
+) -> None:
+    settings = settings_for(sql_url, namespace)
+    state = open_state(settings, redis=redis_client, engine=sql_engine)
+    for tg in (1, 2):
+        await hot_user(redis_client, settings.keys, tg, await sql_user(sql_engine, tg), xp=1, version=1)
+
+    await flush_once(state)
+
+    metrics = await read_metrics(redis_client, settings.keys)
+    assert (metrics[c.METRIC_ROWS_FLUSHED], metrics[c.METRIC_FLUSHES], metrics[c.METRIC_FAILURES]) == (2, 1, 0)
+    assert metrics[c.METRIC_LAST_FLUSH_AT] is not None
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    now = [0.0]
+    backoff = Backoff(base_s=1, cap_s=5, clock=lambda: now[0])
+
+    delays = [backoff.failed(OSError("down")) for _ in range(5)]
+
+    assert delays == [1, 2, 4, 5, 5]
+    assert not backoff.ready()
+    now[0] = 5.0
+    assert backoff.ready()
+
+
+def test_backoff_logs_once_per_outage_and_once_on_recovery(caplog: pytest.LogCaptureFixture) -> None:
+    backoff = Backoff(base_s=1, cap_s=5, clock=lambda: 0.0)
+    with caplog.at_level(logging.INFO, logger="workers.flush"):
+        for _ in range(4):
+            backoff.failed(OSError("connection refused"))
+        backoff.succeeded()
+        backoff.succeeded()
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(messages) == 2
+    assert "connection refused" in messages[0] and "recovered after 4" in messages[1]
+
+
+def test_cron_seconds_follow_the_flush_interval() -> None:
+    assert every(1) == set(range(60))
+    assert every(15) == {0, 15, 30, 45}
+    assert every(120) == {0}
+
+
+def test_queue_and_cron_names_carry_the_namespace() -> None:
+    settings = Settings(namespace="family_a")
+    assert queue_name(settings) == "arq:hotstore:family_a"
+    assert {job.name for job in cron_jobs(settings)} == {
+        "hotstore:family_a:flush",
+        "hotstore:family_a:rebuild",
+        "hotstore:family_a:sweep",
+    }
+
+
+def test_worker_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://redis.example:6380/2")
+    monkeypatch.setenv("HOTSTORE_NAMESPACE", "env_ns")
+    monkeypatch.setenv("HOTSTORE_FLUSH_INTERVAL", "5")
+
+    import workers
+
+    settings_cls = workers.WorkerSettings
+    assert settings_cls.queue_name == "arq:hotstore:env_ns"
+    assert (settings_cls.redis_settings.host, settings_cls.redis_settings.port) == ("redis.example", 6380)
+    assert settings_cls.ctx[SETTINGS].flush_interval == 5
+    assert worker_settings_from_env().queue_name == "arq:hotstore:env_ns"
+
+
+async def test_a_worker_process_refuses_the_embedded_redis() -> None:
+    with pytest.raises(InvalidInput, match="REDIS_URL"):
+        await startup({SETTINGS: Settings()})
+
+
+async def test_the_in_process_worker_accepts_the_embedded_redis() -> None:
+    ctx = {SETTINGS: Settings(), IN_PROCESS: True}
+    await startup(ctx)
+    state = ctx[STATE]
+    await state.engine.dispose()
+    await state.redis.aclose()

@@ -1,0 +1,102 @@
+"""arq configuration: ``arq workers.WorkerSettings`` (from the environment) or :func:`worker_options`.
+
+Scheduling: the flush is an arq **cron job every ``flush_interval`` seconds** (``second=`` a set; arq's
+cron granularity is one second), not one long-running loop job. Why: a unique cron tick runs on exactly
+one worker however many run; when a worker is SIGKILLed its tick is simply superseded by the next tick on
+a surviving worker within a second, whereas a long-running job would stay locked in ``arq:in-progress``
+until its timeout ran out. Crash safety never depends on arq re-running anything: the dirty marks stay in
+Redis until compare-and-clean. A tick that finds another flush still running (the ``flush_lock`` lease)
+returns at once. Intervals of 60 s or more flush once a minute.
+
+The queue and every cron name carry the namespace, so several namespaces can share one arq Redis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.cron import CronJob, cron
+
+from hotstore import constants as c
+from hotstore.errors import InvalidInput
+from hotstore.settings import Settings
+from workers.jobs import SETTINGS, flush_job, rebuild_job, shutdown, startup, sweep_job
+
+
+def queue_name(settings: Settings) -> str:
+    return c.ARQ_QUEUE_PREFIX + settings.namespace
+
+
+def every(seconds: float) -> set[int]:
+    """The ``second=`` set of a cron that fires every ``seconds`` (1…59; 60 and more: once a minute)."""
+    step = max(1, round(seconds))
+    return {0} if step >= 60 else set(range(0, 60, step))
+
+
+def cron_jobs(settings: Settings) -> list[CronJob]:
+    """The flush, rebuild and sweep crons of one namespace."""
+    prefix = f"hotstore:{settings.namespace}:"
+    return [
+        cron(flush_job, name=prefix + "flush", second=every(settings.flush_interval), timeout=c.FLUSH_JOB_TIMEOUT_S),
+        cron(
+            rebuild_job,
+            name=prefix + "rebuild",
+            second=every(c.REBUILD_CHECK_INTERVAL_S),
+            run_at_startup=True,
+            timeout=c.REBUILD_JOB_TIMEOUT_S,
+        ),
+        cron(
+            sweep_job,
+            name=prefix + "sweep",
+            minute=set(range(0, 60, c.SWEEP_INTERVAL_S // 60)),
+            second=0,
+            timeout=c.SWEEP_JOB_TIMEOUT_S,
+        ),
+    ]
+
+
+def arq_redis_url(settings: Settings) -> str:
+    """Where arq keeps its queue: ``HOTSTORE_ARQ_REDIS_URL``, else the store's ``REDIS_URL``."""
+    url = settings.arq_redis_url or settings.redis_url
+    if not url:
+        raise InvalidInput(
+            "a worker process needs REDIS_URL (or HOTSTORE_ARQ_REDIS_URL): the embedded fakeredis lives inside "
+            "one process, so use workers.embedded.EmbeddedWorker there instead"
+        )
+    return url
+
+
+def worker_options(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments of ``arq.worker.Worker`` for ``settings`` (no ``redis_settings``/``redis_pool``)."""
+    options: dict[str, Any] = {
+        "cron_jobs": cron_jobs(settings),
+        "functions": [],
+        "queue_name": queue_name(settings),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "ctx": {SETTINGS: settings},
+        "keep_result": 0,
+        "max_jobs": 4,
+        "job_timeout": c.FLUSH_JOB_TIMEOUT_S,
+        "health_check_interval": c.WORKER_HEALTH_CHECK_INTERVAL_S,
+    }
+    options.update(overrides)
+    return options
+
+
+def worker_settings_from_env() -> type:
+    """The ``WorkerSettings`` class for the current environment (what ``arq workers.WorkerSettings`` loads)."""
+    settings = Settings.from_env()
+    options = worker_options(settings)
+    if not settings.embedded_redis:  # without REDIS_URL, startup() refuses with a clear message
+        options["redis_settings"] = RedisSettings.from_dsn(arq_redis_url(settings))
+    options["__doc__"] = "arq settings of the hotstore worker, read from the environment by Settings.from_env()."
+    return type("WorkerSettings", (), options)
+
+
+def __getattr__(name: str) -> Any:
+    # Built on first access, not at import: importing workers.settings must not depend on the environment.
+    if name == "WorkerSettings":
+        return worker_settings_from_env()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
