@@ -114,24 +114,20 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.commands import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _run(run_worker(settings))
-    return EXIT_OK
+    return run_worker(settings, burst=args.burst)
 
 
 def cmd_flush(args: argparse.Namespace, settings: Settings) -> int:
     from workers.commands import flush_all
 
-    rows = _run(flush_all(settings))
-    print(f"flushed {rows} dirty entities to SQL")
-    return EXIT_OK
+    return flush_all(settings)
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from hotstore.cli_views import check_status, render_status
     from workers.commands import status
 
-    from hotstore.cli_views import check_status, render_status
-
-    info: dict[str, Any] = _run(status(settings))
+    info = status(settings)
     healthy, reason = check_status(info, max_age=args.max_age)
     if args.json:
         print(json.dumps({**info, "healthy": healthy, "reason": reason}, default=str, indent=2, sort_keys=True))
@@ -154,13 +150,13 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_leaderboard(args: argparse.Namespace, settings: Settings) -> int:
     from hotstore.cli_views import show_leaderboard
 
-    return _run(show_leaderboard(settings, args.board, limit=args.limit, offset=args.offset))  # type: ignore[no-any-return]
+    return asyncio.run(show_leaderboard(settings, args.board, limit=args.limit, offset=args.offset))
 
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     from hotstore.cli_views import show_user
 
-    return _run(show_user(settings, args.telegram_id, as_json=args.json))  # type: ignore[no-any-return]
+    return asyncio.run(show_user(settings, args.telegram_id, as_json=args.json))
 
 
 def cmd_migrate_json(args: argparse.Namespace, settings: Settings) -> int:
@@ -170,13 +166,6 @@ def cmd_migrate_json(args: argparse.Namespace, settings: Settings) -> int:
     report = asyncio.run(migrate_json(args.file, bot_name=bot_name, dry_run=args.dry_run, settings=settings))
     print(("dry run, nothing written\n" if args.dry_run else "") + report.summary())
     return EXIT_OK if report.ok else EXIT_FAILURE
-
-
-def _run(result: Any) -> Any:
-    """Await a coroutine on a fresh event loop; pass a plain result through (sync and async callees alike)."""
-    if asyncio.iscoroutine(result):
-        return asyncio.run(result)
-    return result
 
 
 def _safe_url(url: str) -> str:
@@ -211,8 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     from hotstore.demo import add_demo_arguments
 
     add_demo_arguments(add("demo", cmd_demo, "simulate bots and users on the embedded store, then verify SQL = Redis"))
-    add("worker", cmd_worker, "run a write-behind worker (flush, leaderboard rebuild, idle sweep) until stopped",
-        "Run an arq worker against REDIS_URL (a real Redis is required); SIGTERM/SIGINT flush and stop it.")
+    worker = add("worker", cmd_worker, "run a write-behind worker (flush, leaderboard rebuild, idle sweep)",
+                 "Run an arq worker against REDIS_URL (a real Redis is required) until SIGTERM/SIGINT, which "
+                 "run a final flush. Run several for availability: each flush tick runs on one of them.")
+    worker.add_argument("--burst", action="store_true", help="run the jobs that are due, then exit")
     add("flush", cmd_flush, "flush every dirty user and session to SQL now, then exit")
     status = add("status", cmd_status, "show the dirty backlog, flush lag and worker metrics")
     status.add_argument("--check", action="store_true",

@@ -166,10 +166,10 @@ async def _worker(settings: Settings, mode: str) -> AsyncIterator[None]:
 
 
 async def drain(settings: Settings) -> int:
-    """Flush everything still dirty (safe next to running workers: flushes are idempotent, invariant 3)."""
-    from workers.commands import flush_all
+    """Flush everything still dirty; 0 when nothing dirty remains (safe next to running workers, invariant 3)."""
+    from workers.commands import flush_all_async
 
-    return await flush_all(settings)
+    return await flush_all_async(settings)
 
 
 async def prepare_database(url: str) -> None:
