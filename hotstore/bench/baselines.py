@@ -15,7 +15,7 @@ from hotstore.bench.counting import RoundTrips, count_sql, counting_redis
 from hotstore.bench.floor import FloorPath, fill_floor
 from hotstore.bench.report import FLOOR, V4_SQLITE
 from hotstore.bench.v4_baseline import V4Database, V4Path, seed_sql
-from hotstore.bench.workload import RunResult, Workload, run_path
+from hotstore.bench.workload import Contender, RunResult, Workload, run_path
 from hotstore.keys import KeyScheme
 from persistence.engine import create_engine, database_url
 from persistence.models import Base
@@ -80,14 +80,15 @@ async def run_v4_sqlite(workload: Workload) -> RunResult:
         return await run_v4(V4_SQLITE, url, workload)
 
 
-async def run_floor(redis_url: str, workload: Workload) -> RunResult:
-    """The floor row in a namespace of its own, deleted afterwards."""
+@asynccontextmanager
+async def floor_contender(redis_url: str, workload: Workload) -> AsyncIterator[Contender]:
+    """The floor in a namespace of its own, filled (untimed) and deleted on exit."""
     counter = RoundTrips()
     redis = counting_redis(redis_url, counter)
     keys = KeyScheme(f"bench{uuid.uuid4().hex[:10]}")
     try:
         await fill_floor(redis, keys, workload)
-        return await run_path(FLOOR, FloorPath(redis, keys), workload, counter)
+        yield Contender(FLOOR, FloorPath(redis, keys), counter)
     finally:
         await delete_namespace(redis, keys)
         await redis.aclose()

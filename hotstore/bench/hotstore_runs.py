@@ -7,8 +7,7 @@ running during the timed runs (it is a separate worker process in production); t
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hotstore.autopipeline import AutoPipelineRedis
 from hotstore.bench.counting import RoundTrips, count_sql, counting_redis
 from hotstore.bench.report import AUTOPIPELINE, FACADE, NATIVE
-from hotstore.bench.workload import MessagePath, RunResult, Workload, run_path, warm_up
+from hotstore.bench.workload import Contender, RunResult, Workload, warm_up
+from hotstore.compat import DatabaseService
 from hotstore.settings import Settings
 from hotstore.store import BotStore, HotStore
 from persistence.engine import create_engine
@@ -106,37 +106,35 @@ async def warm_namespace(rig: HotRig, workload: Workload) -> None:
     await warm_up(NativePath(rig.store), workload)
 
 
-async def run_native(rig: HotRig, workload: Workload, name: str = NATIVE) -> RunResult:
-    return await run_path(name, NativePath(rig.store), workload, rig.trips)
+def native_contender(rig: HotRig, name: str = NATIVE) -> Contender:
+    return Contender(name, NativePath(rig.store), rig.trips)
 
 
-def facade_factory() -> Callable[[HotStore, str], Any] | None:
-    """How to build a ``DatabaseService`` on a given store, if ``hotstore.compat`` offers a way (else None)."""
-    try:
-        compat = importlib.import_module("hotstore.compat")
-    except ImportError:
-        return None
-    service = getattr(compat, "DatabaseService", None)
-    for_store = getattr(service, "for_store", None)
-    if callable(for_store):
-        return lambda store, bot: for_store(store, bot)
-    return None
+class _StoreBoundService(DatabaseService):
+    """v4's ``DatabaseService`` on the bench's store (counting connections) instead of the process-wide one."""
+
+    def __init__(self, bot_name: str, store: HotStore) -> None:
+        super().__init__(bot_name)
+        self._bench_store = store
+
+    async def _store(self) -> HotStore:
+        return self._bench_store
 
 
-async def run_facade(rig: HotRig, workload: Workload) -> RunResult | None:
-    """The facade row, or None when ``hotstore.compat`` is not there (yet)."""
-    factory = facade_factory()
-    if factory is None:
-        return None
-    path: MessagePath = FacadePath({bot: factory(rig.store, bot) for bot in workload.bot_names})
-    return await run_path(FACADE, path, workload, rig.trips)
+def facade_contender(rig: HotRig, workload: Workload) -> Contender:
+    """``hotstore.compat.DatabaseService``, one per bot, as a v4 bot calls it."""
+    path = FacadePath({bot: _StoreBoundService(bot, rig.store) for bot in workload.bot_names})
+    return Contender(FACADE, path, rig.trips)
 
 
-async def run_autopipelined(redis_url: str, database_url: str, namespace: str, workload: Workload) -> RunResult:
-    """The native row on an auto-pipelining client (hotstore.autopipeline) packing with hiredis."""
-    async with hot_rig(redis_url, database_url, namespace, autopipeline=True) as rig:
-        result = await run_native(rig, workload, AUTOPIPELINE)
-        redis: AutoPipelineRedis = rig.store.redis  # type: ignore[assignment]
-        if redis.batches_sent:
-            result.note = f"{workload.messages * 3 / redis.batches_sent:.1f} calls per pipeline on average"
-        return result
+def autopipeline_contender(rig: HotRig) -> Contender:
+    """The native API on an auto-pipelining client (``hot_rig(..., autopipeline=True)``)."""
+    redis: AutoPipelineRedis = rig.store.redis  # type: ignore[assignment]
+    start = {"batches": redis.batches_sent}
+
+    def note(result: RunResult) -> str:
+        batches, start["batches"] = redis.batches_sent - start["batches"], redis.batches_sent
+        calls = len(result.latencies_s)
+        return f"{calls / batches:.1f} calls per pipeline on average" if batches else ""
+
+    return Contender(AUTOPIPELINE, NativePath(rig.store), rig.trips, note)

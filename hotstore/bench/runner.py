@@ -11,14 +11,15 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from hotstore.bench import baselines, hotstore_runs, leaderboard_scale
 from hotstore.bench.machine import describe_machine
 from hotstore.bench.report import V4_POSTGRES, board_table, throughput_table, verdicts, workload_line
-from hotstore.bench.workload import RunResult, Workload
+from hotstore.bench.workload import Contender, RunResult, Workload, run_rounds
 
+REDIS_ROWS = frozenset({"floor", "facade", "native", "autopipeline"})
 ROWS = ("v4-pg", "v4-sqlite", "floor", "facade", "native", "autopipeline", "board")
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -32,6 +33,7 @@ class Options:
     rows: frozenset[str]
     board_users: int
     board_calls: int
+    rounds: int
 
 
 def parse(argv: Sequence[str] | None) -> Options:
@@ -48,6 +50,7 @@ def parse(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL row; hotstore reads SQLite")
     parser.add_argument("--only", default=",".join(ROWS), help=f"comma list of rows: {','.join(ROWS)}")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the Redis rows (best kept)")
     parser.add_argument("--board-users", type=int, default=1_000_000, help="members of the board at scale")
     parser.add_argument("--board-calls", type=int, default=200, help="calls per leaderboard read")
     args = parser.parse_args(argv)
@@ -55,12 +58,12 @@ def parse(argv: Sequence[str] | None) -> Options:
     unknown = rows - set(ROWS)
     if unknown:
         parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
-    for name in ("users", "bots", "messages", "concurrency", "board_users", "board_calls"):
+    for name in ("users", "bots", "messages", "concurrency", "board_users", "board_calls", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     workload = Workload(users=args.users, bots=args.bots, messages=args.messages, concurrency=args.concurrency)
     postgres = None if args.no_postgres else args.postgres_url
-    return Options(workload, args.redis_url, postgres, rows, args.board_users, args.board_calls)
+    return Options(workload, args.redis_url, postgres, rows, args.board_users, args.board_calls, args.rounds)
 
 
 @asynccontextmanager
@@ -72,28 +75,33 @@ async def sql_for_hotstore(options: Options) -> AsyncIterator[str]:
         yield url
 
 
-async def run_hotstore_rows(options: Options, url: str, rows: list[RunResult]) -> dict[str, float]:
-    """Facade, native and auto-pipelined rows in one warmed namespace; returns the memory figures."""
-    wanted = options.rows & {"facade", "native", "autopipeline"}
+async def run_redis_rows(options: Options, url: str) -> tuple[list[RunResult], dict[str, float]]:
+    """Floor, facade, native and auto-pipelined rows, interleaved in rounds; also the memory of one user."""
+    wanted = options.rows & REDIS_ROWS
     if not wanted:
-        return {}
+        return [], {}
     namespace = f"bench{uuid.uuid4().hex[:10]}"
-    async with hotstore_runs.hot_rig(options.redis_url, url, namespace) as rig:
-        try:
-            await hotstore_runs.warm_namespace(rig, options.workload)
-            if "facade" in wanted:
-                facade = await hotstore_runs.run_facade(rig, options.workload)
-                if facade is not None:
-                    rows.append(facade)
-            if "native" in wanted:
-                rows.append(await hotstore_runs.run_native(rig, options.workload))
-            if "autopipeline" in wanted:
-                auto = await hotstore_runs.run_autopipelined(options.redis_url, url, namespace, options.workload)
-                if auto is not None:
-                    rows.append(auto)
-            return await leaderboard_scale.entity_memory(rig.store, options.workload)
-        finally:
-            await baselines.delete_namespace(rig.store.redis, rig.store.keys)
+    async with AsyncExitStack() as stack:
+        contenders: list[Contender] = []
+        if "floor" in wanted:
+            contenders.append(
+                await stack.enter_async_context(baselines.floor_contender(options.redis_url, options.workload))
+            )
+        rig = await stack.enter_async_context(hotstore_runs.hot_rig(options.redis_url, url, namespace))
+        stack.push_async_callback(baselines.delete_namespace, rig.store.redis, rig.store.keys)
+        await hotstore_runs.warm_namespace(rig, options.workload)
+        if "facade" in wanted:
+            contenders.append(hotstore_runs.facade_contender(rig, options.workload))
+        if "native" in wanted:
+            contenders.append(hotstore_runs.native_contender(rig))
+        if "autopipeline" in wanted:
+            auto = await stack.enter_async_context(
+                hotstore_runs.hot_rig(options.redis_url, url, namespace, autopipeline=True)
+            )
+            contenders.append(hotstore_runs.autopipeline_contender(auto))
+        rows = await run_rounds(contenders, options.workload, options.rounds)
+        return rows, await leaderboard_scale.entity_memory(rig.store, options.workload)
+    raise AssertionError("unreachable")
 
 
 async def run_all(options: Options) -> str:
@@ -105,9 +113,8 @@ async def run_all(options: Options) -> str:
             rows.append(await baselines.run_v4(V4_POSTGRES, url, options.workload))
         if "v4-sqlite" in options.rows:
             rows.append(await baselines.run_v4_sqlite(options.workload))
-        if "floor" in options.rows:
-            rows.append(await baselines.run_floor(options.redis_url, options.workload))
-        memory = await run_hotstore_rows(options, url, rows)
+        redis_rows, memory = await run_redis_rows(options, url)
+        rows += redis_rows
     parts = [await describe_machine(options.redis_url, options.postgres_url), workload_line(options.workload), ""]
     if rows:
         parts += [throughput_table(rows), "", *verdicts(rows), ""]

@@ -11,7 +11,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from persistence.defaults import default_session, default_stats
@@ -136,6 +136,40 @@ async def drive(
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
     return time.perf_counter() - start
+
+
+@dataclass
+class Contender:
+    """A row that runs in rounds: its path, its round-trip counter, and an optional note after each run."""
+
+    name: str
+    path: MessagePath
+    counter: Callable[[], int]
+    note: Callable[[RunResult], str] | None = None
+
+    async def run(self, workload: Workload) -> RunResult:
+        result = await run_path(self.name, self.path, workload, self.counter)
+        if self.note is not None:
+            result.note = self.note(result)
+        return result
+
+
+async def run_rounds(contenders: Sequence[Contender], workload: Workload, rounds: int) -> list[RunResult]:
+    """Run every contender ``rounds`` times, interleaved (A B C A B C …), and keep each one's fastest round.
+
+    Interleaving spreads the noise of a shared machine over all rows instead of charging it to whichever row
+    happened to run during a burst; the best round is the estimate least disturbed by other processes.
+    """
+    best: dict[str, RunResult] = {}
+    priming = replace(workload, messages=min(workload.messages, 4 * workload.concurrency))
+    for contender in contenders:  # untimed: open the pool's connections, load the scripts
+        await contender.run(priming)
+    for _ in range(max(1, rounds)):
+        for contender in contenders:
+            result = await contender.run(workload)
+            if contender.name not in best or result.rate > best[contender.name].rate:
+                best[contender.name] = result
+    return [best[contender.name] for contender in contenders]
 
 
 async def run_path(name: str, path: MessagePath, workload: Workload, counter: Callable[[], int]) -> RunResult:
