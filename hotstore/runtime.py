@@ -4,9 +4,9 @@ Importing this module registers three things (``persistence.engine.init_db`` imp
 installed, so a v4 bot that only calls ``from persistence import init_db`` gets them too):
 
 - ``init_db()`` opens the hot store (on the engine ``init_db`` opened) and, unless
-  ``HOTSTORE_EMBEDDED_WORKER=0``, starts the in-process write-behind: v4 bots run no worker, so without it
-  their data would never reach SQL. Several flushers are safe (invariant 3); deployments that run
-  ``hotstore worker`` set ``HOTSTORE_EMBEDDED_WORKER=0``.
+  ``HOTSTORE_EMBEDDED_WORKER=0``, starts the in-process worker (``workers.embedded.EmbeddedWorker``:
+  flush, board rebuild, idle sweep): v4 bots run no worker, so without it their data would never reach SQL.
+  Several flushers are safe (invariant 3); deployments running ``hotstore worker`` may switch it off.
 - ``close_db()`` stops that flusher, flushes everything still dirty, and closes the store.
 - Deleting a ``User`` through an ORM session (v4's FAQ: ``await session.delete(user)``) also removes the
   user's hot state (user hash, sessions, dirty marks, board entries) once the transaction commits.
@@ -17,8 +17,6 @@ installed, so a v4 bot that only calls ``from persistence import init_db`` gets 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -34,8 +32,6 @@ from hotstore.store import HotStore
 from persistence import engine as sql
 from persistence.models import Base, BotSession, User
 
-log = logging.getLogger(__name__)
-
 ENV_EMBEDDED_WORKER = "HOTSTORE_EMBEDDED_WORKER"
 _OFF = ("0", "false", "no", "off")
 _SHUTDOWN_FLUSH_BUDGET_S = 30.0
@@ -43,7 +39,7 @@ _EVICT_INFO = "hotstore_evict"  # Session.info key: {telegram_id: [bot names]} o
 
 _store: HotStore | None = None
 _loop: asyncio.AbstractEventLoop | None = None
-_flusher: asyncio.Task[None] | None = None
+_flusher: Any = None  # workers.embedded.EmbeddedWorker (imported lazily)
 
 
 def embedded_worker_enabled(env: dict[str, str] | None = None) -> bool:
@@ -83,8 +79,12 @@ async def start() -> None:
     """``init_db`` hook: open the store and start the in-process flusher (unless switched off)."""
     global _flusher
     store = await get_store()
-    if embedded_worker_enabled() and (_flusher is None or _flusher.done()):
-        _flusher = asyncio.get_running_loop().create_task(_flush_forever(store), name="hotstore-flusher")
+    if embedded_worker_enabled() and _flusher is None:
+        from workers.embedded import EmbeddedWorker  # lazy: workers depends on hotstore, not the other way round
+
+        worker = EmbeddedWorker(store.settings)  # flush, board rebuild and idle sweep, on arq, in-process
+        await worker.__aenter__()
+        _flusher = worker
 
 
 async def shutdown() -> None:
@@ -92,9 +92,7 @@ async def shutdown() -> None:
     global _store, _loop, _flusher
     flusher, _flusher = _flusher, None
     if flusher is not None:
-        flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flusher
+        await flusher.__aexit__(None, None, None)  # runs the worker's final flush
     store = current_store()
     _store, _loop = None, None
     if store is None:
@@ -105,20 +103,6 @@ async def shutdown() -> None:
         await drain(store.redis, store.engine, store.settings, budget_s=_SHUTDOWN_FLUSH_BUDGET_S)
     finally:
         await store.close()
-
-
-async def _flush_forever(store: HotStore) -> None:
-    from workers.flush import drain
-
-    delay = store.settings.flush_interval
-    while True:
-        await asyncio.sleep(delay)
-        try:
-            await drain(store.redis, store.engine, store.settings, budget_s=max(delay, 1.0))
-            delay = store.settings.flush_interval
-        except Exception:  # SQL or Redis down: keep serving from Redis, retry with back-off
-            log.exception("hotstore: in-process flush failed; retrying")
-            delay = min(delay * 2, 30.0)
 
 
 async def evict_users(store: HotStore, users: dict[int, Sequence[str]]) -> None:
