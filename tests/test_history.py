@@ -1,0 +1,108 @@
+"""Training history: saved in SQL, listed newest first; counters (tt/ts) updated in Redis once per id, no XP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotstore import constants as c
+from hotstore.domain import TrainingHistory
+from hotstore.errors import InvalidInput
+from hotstore.settings import Settings
+from hotstore.store import HotStore
+
+NOW = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
+
+
+def clock() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+async def store(
+    sql_engine: AsyncEngine, sql_url: str, redis_client: aioredis.Redis, namespace: str
+) -> AsyncIterator[HotStore]:
+    store = await HotStore.open(
+        Settings(database_url=sql_url, namespace=namespace), redis=redis_client, engine=sql_engine
+    )
+    yield store
+
+
+@pytest.fixture
+def history(store: HotStore) -> TrainingHistory:
+    return TrainingHistory(store, now=clock)
+
+
+async def hot(store: HotStore, tg: int, field: str) -> int:
+    raw = await store.redis.hget(store.keys.user(tg), field)
+    return int(raw) if raw is not None else 0
+
+
+async def test_save_counts_the_training_without_xp(history: TrainingHistory, store: HotStore) -> None:
+    recorded = await history.save(1, total_score=180, question_count=9)
+    assert (recorded.applied, recorded.total_trainings, recorded.total_score) == (True, 1, 180)
+    assert await hot(store, 1, c.USER_XP) == 0
+    user = await store.get_user(1)
+    assert user is not None and (user.total_trainings, user.total_score) == (1, 180)
+
+
+async def test_save_marks_the_user_dirty_and_bumps_the_version(history: TrainingHistory, store: HotStore) -> None:
+    await store.ensure_user(1)
+    version = await hot(store, 1, c.VERSION)
+    await history.save(1, total_score=5)
+    assert await hot(store, 1, c.VERSION) == version + 1
+    assert await store.redis.zscore(store.keys.dirty_users, "1") is not None
+    assert await store.redis.ttl(store.keys.user(1)) == -1
+
+
+async def test_applying_the_same_history_id_again_counts_nothing(history: TrainingHistory, store: HotStore) -> None:
+    recorded = await history.save(1, total_score=50)
+    again = await history.apply(1, recorded.history_id, 50)
+    assert (again.applied, again.total_trainings, again.total_score) == (False, 1, 50)
+
+
+async def test_ids_applied_out_of_order_both_count(history: TrainingHistory, store: HotStore) -> None:
+    await store.ensure_user(1)
+    await history.apply(1, 11, 10)
+    late = await history.apply(1, 10, 5)
+    assert (late.applied, late.total_trainings, late.total_score) == (True, 2, 15)
+
+
+async def test_user_missing_from_redis_is_loaded_then_counted(history: TrainingHistory, store: HotStore) -> None:
+    await history.save(1, total_score=7)
+    await store.redis.delete(store.keys.user(1))  # as if evicted (SQL counters were not flushed: 0)
+    recorded = await history.save(1, total_score=3)
+    assert recorded.applied and recorded.total_trainings == 1 and recorded.total_score == 3
+
+
+async def test_concurrent_saves_each_count_once(history: TrainingHistory, store: HotStore) -> None:
+    await store.ensure_user(1)
+    await asyncio.gather(*(history.save(1, total_score=2) for _ in range(10)))
+    assert (await hot(store, 1, c.USER_TOTAL_TRAININGS), await hot(store, 1, c.USER_TOTAL_SCORE)) == (10, 20)
+
+
+async def test_list_is_newest_first_in_v4_shape(history: TrainingHistory) -> None:
+    for score in (1, 2, 3):
+        await history.save(1, total_score=score, scenario_name="spin", per_type_counts={"problem": score})
+    rows = await history.list(1, limit=2)
+    assert [r["total_score"] for r in rows] == [3, 2]  # same training_date: ties by id, newest first
+    assert set(rows[0]) == {
+        "id", "telegram_id", "training_date", "scenario_name", "total_score", "clarity_level",
+        "question_count", "contextual_questions", "per_type_counts", "case_data",
+    }  # fmt: skip
+    assert rows[0]["per_type_counts"] == {"problem": 3}
+    assert [r["total_score"] for r in await history.list(1, limit=2, offset=2)] == [1]
+
+
+async def test_bad_input_is_refused_before_writing(history: TrainingHistory, store: HotStore) -> None:
+    with pytest.raises(InvalidInput):
+        await history.save(1, total_score=2**40)
+    with pytest.raises(InvalidInput):
+        await history.save(1, total_score=1, case_data={"x": {1, 2}})  # type: ignore[dict-item]
+    assert await history.list(1) == []
+    assert await store.get_user(1) is None
