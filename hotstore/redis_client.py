@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from hotstore.autopipeline import connect_autopipelined
 from hotstore.errors import StoreUnavailable
 from hotstore.settings import Settings
 
@@ -40,10 +41,13 @@ def connect(settings: Settings) -> aioredis.Redis:
 
     Responses are bytes (``decode_responses=False``): hash values are codec-encoded binary.
     Commands are never retried by the client, since a re-sent script could apply twice.
+    ``settings.autopipeline`` gives a :class:`hotstore.autopipeline.AutoPipelineRedis` (real Redis only).
     """
     if settings.redis_url is None:
         client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=embedded_server())
         return client
+    if settings.autopipeline:
+        return connect_autopipelined(settings.redis_url)
     real: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=False)
     return real
 

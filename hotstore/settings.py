@@ -33,6 +33,7 @@ class Settings:
     weekly_board_weeks: int = c.DEFAULT_WEEKLY_BOARD_WEEKS
     activity_resolution: int = c.DEFAULT_ACTIVITY_RESOLUTION_S
     arq_redis_url: str | None = None
+    autopipeline: bool = False  # real Redis only: see hotstore.autopipeline
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +87,9 @@ class Settings:
                 values[name] = kind(raw)
             except ValueError as exc:
                 raise InvalidInput(f"{var} must be {kind.__name__}: {raw!r}") from exc
+        flag = env.get(c.ENV_AUTOPIPELINE, "").strip().lower()
+        if flag:
+            values["autopipeline"] = flag in ("1", "true", "yes", "on")
         known = {f.name for f in fields(cls)}
         for name, value in overrides.items():
             if name not in known:
