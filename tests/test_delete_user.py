@@ -21,9 +21,11 @@ from persistence.models import (
     Payment,
     PromocodeUsage,
     Subscription,
-    TrainingHistory as HistoryRow,
     User,
     UserBadge,
+)
+from persistence.models import (
+    TrainingHistory as HistoryRow,
 )
 
 VICTIM, BYSTANDER = 1, 2
