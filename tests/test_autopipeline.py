@@ -1,0 +1,102 @@
+"""The auto-pipelined client: calls of one loop turn share one pipeline, each call keeps its own reply and error."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import fakeredis
+import pytest
+import redis.asyncio as aioredis
+from fakeredis.aioredis import FakeAsyncRedisConnection
+from redis.asyncio.connection import Connection
+from redis.exceptions import ResponseError
+
+from hotstore.autopipeline import AutoPipelineRedis, FastPackConnection, connect_autopipelined
+from hotstore.redis_client import connect
+from hotstore.settings import Settings
+from hotstore.store import HotStore
+
+INCR = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+FAIL_ON_NEGATIVE = "if tonumber(ARGV[1]) < 0 then return redis.error_reply('negative') end return ARGV[1]"
+
+
+@pytest.fixture
+async def client(redis_url: str | None, namespace: str) -> AsyncIterator[AutoPipelineRedis]:
+    if redis_url is None:
+        pool = aioredis.ConnectionPool(connection_class=FakeAsyncRedisConnection, server=fakeredis.FakeServer())
+        redis = AutoPipelineRedis(connection_pool=pool)
+    else:
+        redis = connect_autopipelined(redis_url)
+    yield redis
+    async for key in redis.scan_iter(match="{" + namespace + "}*"):
+        await redis.delete(key)
+    await redis.aclose()
+
+
+async def test_calls_of_one_loop_turn_share_one_pipeline(client: AutoPipelineRedis, namespace: str) -> None:
+    script = client.register_script(INCR)
+    await client.script_load(INCR)
+    before = client.batches_sent
+    replies = await asyncio.gather(*(script(keys=[f"{{{namespace}}}:n"], args=[1]) for _ in range(50)))
+    assert sorted(replies) == list(range(1, 51))
+    assert client.batches_sent - before == 1
+
+
+async def test_an_error_reply_fails_only_its_own_call(client: AutoPipelineRedis, namespace: str) -> None:
+    script = client.register_script(FAIL_ON_NEGATIVE)
+    await client.script_load(FAIL_ON_NEGATIVE)
+    results = await asyncio.gather(*(script(args=[n]) for n in (1, -1, 2)), return_exceptions=True)
+    assert results[0] == b"1" and results[2] == b"2"
+    assert isinstance(results[1], ResponseError) and "negative" in str(results[1])
+
+
+async def test_noscript_is_loaded_and_retried(client: AutoPipelineRedis, namespace: str) -> None:
+    script = client.register_script(INCR)
+    await client.script_flush()
+    replies = await asyncio.gather(*(script(keys=[f"{{{namespace}}}:m"], args=[2]) for _ in range(5)))
+    assert sorted(replies) == [2, 4, 6, 8, 10]
+
+
+async def test_commands_outside_the_batched_set_go_straight_through(client: AutoPipelineRedis, namespace: str) -> None:
+    key = f"{{{namespace}}}:list"
+    await client.rpush(key, b"a", b"b")  # RPUSH is not batched
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.lrange(key, 0, -1)
+        pipe.llen(key)
+        assert await pipe.execute() == [[b"a", b"b"], 2]
+    assert client.batches_sent == 0
+
+
+async def test_concurrent_xp_awards_through_the_store_give_exact_totals(
+    client: AutoPipelineRedis, namespace: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/ap.db", namespace=namespace)
+    async with await HotStore.open(settings, redis=client) as store:
+        bot = store.bot("spin_bot")
+        outcomes = await asyncio.gather(*(bot.add_xp(7, 10) for _ in range(100)))
+        assert max(outcome.total_xp for outcome in outcomes) == 1000
+        assert sorted(outcome.total_xp for outcome in outcomes) == list(range(10, 1001, 10))
+        assert sum(outcome.leveled_up for outcome in outcomes) == 10  # levels 2..11, each crossed once
+        assert await store.leaderboards.score(7) == 1000
+
+
+def test_fast_packing_matches_redis_py_byte_for_byte() -> None:
+    commands = [("EVALSHA", "ab" * 20, 2, "{hs}:u:1", b"\x00\xffbin", 42, -7, 1.5, "тест"), ("SCRIPT LOAD", "return 1")]
+    for args in commands:
+        fast = b"".join(FastPackConnection().pack_command(*args))
+        plain = b"".join(Connection().pack_command(*args))
+        assert fast == plain
+
+
+def test_settings_switch_on_autopipelining_for_real_redis_only() -> None:
+    assert Settings.from_env({"HOTSTORE_AUTOPIPELINE": "1"}).autopipeline is True
+    assert Settings.from_env({"HOTSTORE_AUTOPIPELINE": "0"}).autopipeline is False
+    assert Settings.from_env({}).autopipeline is False
+
+
+async def test_settings_give_an_autopipelined_client() -> None:
+    redis = connect(Settings(redis_url="redis://127.0.0.1:1/0", autopipeline=True))  # not connected until used
+    assert isinstance(redis, AutoPipelineRedis)
+    await redis.aclose()
