@@ -114,7 +114,7 @@ def test_a_tiny_full_run_prints_every_row_the_board_and_the_machine(capsys: pyte
         "v4 way, SQLite",
         "floor: raw redis-py",
         "hotstore DatabaseService",
-        "hotstore native |",
+        "| hotstore native ",
         "hotstore native + autopipeline",
     ):
         assert row in out
