@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,12 +126,14 @@ async def run_demo(settings: Settings, options: DemoOptions, *, out: TextIO) -> 
     store = await HotStore.open(settings)
     try:
         traffic = Traffic(store, bots=options.bots, users=options.users, seed=options.seed)
+        await traffic.durable.start(traffic.telegram_ids)
         view = LiveView(store, traffic, out=out)
         async with _worker(settings, options.worker):
             await _run_for(traffic, view, options)
             print(f"draining: {view.dirty_summary(await view.sample())}", file=out, flush=True)
         await drain(settings)
         verdict = await verify(store, traffic.telegram_ids, traffic.bot_names)
+        verdict.differences += await traffic.durable.check(traffic.telegram_ids)
         print(traffic.summary(), file=out)
         print(verdict.render(), file=out, flush=True)
         return 0 if verdict.ok else 1
@@ -148,6 +151,7 @@ async def _run_for(traffic: Traffic, view: LiveView, options: DemoOptions) -> No
     finally:
         stop.set()
         results = await asyncio.gather(*chatters, viewer, return_exceptions=True)
+        traffic.stopped = time.monotonic()
     errors = [result for result in results if isinstance(result, BaseException)]
     if errors:
         raise errors[0]

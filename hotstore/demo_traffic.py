@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from typing import TYPE_CHECKING
 
-from hotstore.demo_durable import DurableActions
+from hotstore.demo_durable import TARIFFS, DurableActions
 
 if TYPE_CHECKING:
     from hotstore.store import HotStore
@@ -36,6 +37,7 @@ class Traffic:
         self.durable = DurableActions.discover(store)
         self._random = random.Random(seed)
         self.started = time.monotonic()
+        self.stopped: float | None = None
         self.messages = 0
         self.xp_awarded = 0
         self.level_ups = 0
@@ -71,7 +73,7 @@ class Traffic:
         if self._random.random() < TRAINING_CHANCE:
             await self._finish_training(bot_name, telegram_id)
         if self._random.random() < PURCHASE_CHANCE:
-            await self.durable.buy_subscription(telegram_id, f"demo-{self.messages}-{self._random.getrandbits(32)}")
+            await self._buy(telegram_id)
 
     async def _award_xp(self, bot_name: str, telegram_id: int) -> None:
         amount = self._random.randint(5, 40)
@@ -87,12 +89,17 @@ class Traffic:
             telegram_id, session={"chat_state": "new"}, incr_stats={"total_trainings": 1},
             unset_session=("last_client_response",),
         )
-        await self.durable.record_training(telegram_id, bot_name, score)
+        await self.durable.record_training(telegram_id, bot_name, score, self._random.randint(3, 12))
         self.trainings += 1
 
+    async def _buy(self, telegram_id: int) -> None:
+        payment_id = f"demo-{uuid.uuid4().hex}"  # unique across runs: a payment id is exactly-once forever
+        await self.durable.buy_subscription(telegram_id, payment_id, self._random.choice(TARIFFS))
+
     def rate(self) -> float:
-        """Messages per second since the start."""
-        return self.messages / max(time.monotonic() - self.started, 1e-9)
+        """Messages per second while the traffic ran."""
+        end = time.monotonic() if self.stopped is None else self.stopped
+        return self.messages / max(end - self.started, 1e-9)
 
     def summary(self) -> str:
         """One line: what the simulated users did."""
