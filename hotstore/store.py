@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 import redis.asyncio as aioredis
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.errors import HotstoreError, InvalidInput
@@ -56,6 +57,18 @@ def _encode_blocks(blocks: LoadBlocks) -> list[Any]:
     return args
 
 
+async def _create_tables(engine: AsyncEngine) -> None:
+    """Create missing tables; a second try absorbs another process creating them at the same moment."""
+    for attempt in (1, 2):
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+            return
+        except DBAPIError:
+            if attempt == 2:
+                raise
+
+
 class HotStore:
     """Users, sessions, XP and leaderboards of one namespace. Open with :meth:`open`; one per process."""
 
@@ -82,8 +95,7 @@ class HotStore:
         owns_engine = engine is None
         if engine is None:
             engine = create_engine(settings.database_url)
-            async with engine.begin() as conn:
-                await conn.run_sync(Base.metadata.create_all)
+            await _create_tables(engine)
         owns_redis = redis is None
         return cls(settings, redis if redis is not None else connect(settings), engine,
                    owns_redis=owns_redis, owns_engine=owns_engine)
