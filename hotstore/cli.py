@@ -120,6 +120,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_flush(args: argparse.Namespace, settings: Settings) -> int:
     from workers.commands import flush_all
 
+    _note_embedded(settings)
     return flush_all(settings)
 
 
@@ -127,6 +128,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from hotstore.cli_views import check_status, render_status
     from workers.commands import status
 
+    _note_embedded(settings)
     info = status(settings)
     healthy, reason = check_status(info, max_age=args.max_age)
     if args.json:
@@ -166,6 +168,13 @@ def cmd_migrate_json(args: argparse.Namespace, settings: Settings) -> int:
     report = asyncio.run(migrate_json(args.file, bot_name=bot_name, dry_run=args.dry_run, settings=settings))
     print(("dry run, nothing written\n" if args.dry_run else "") + report.summary())
     return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+def _note_embedded(settings: Settings) -> None:
+    if settings.embedded_redis:
+        from hotstore.cli_views import EMBEDDED_NOTE
+
+        print(EMBEDDED_NOTE, file=sys.stderr)
 
 
 def _safe_url(url: str) -> str:

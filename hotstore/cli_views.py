@@ -26,7 +26,7 @@ from hotstore.redis_client import connect, reachable
 from hotstore.settings import Settings
 from hotstore.state import SessionState, UserState
 from persistence.engine import create_engine
-from persistence.models import BotSession, Payment, Subscription, TrainingHistory, User, UserBadge
+from persistence.models import BotSession, FreeTraining, Payment, Subscription, TrainingHistory, User, UserBadge
 
 HISTORY_SHOWN = 10
 EMBEDDED_NOTE = "note: no REDIS_URL: reading the embedded in-process Redis, which is empty in a new process"
@@ -204,7 +204,8 @@ def _ttl(pttl: int) -> float | None:
 
 
 async def durable_user(conn: AsyncConnection, telegram_id: int) -> dict[str, Any]:
-    """The user's rows in SQL: user, sessions per bot, badges, subscriptions, payments, recent trainings."""
+    """The user's rows in SQL: user, sessions per bot, badges, access (subscriptions, free trainings), payments,
+    recent trainings."""
     user = (await conn.execute(select(User.__table__).where(User.telegram_id == telegram_id))).mappings().first()
     if user is None:
         return {}
@@ -220,6 +221,7 @@ async def durable_user(conn: AsyncConnection, telegram_id: int) -> dict[str, Any
     subscriptions = await rows(select(Subscription.subscription_type, Subscription.kind, Subscription.is_active,
                                       Subscription.start_date, Subscription.end_date, Subscription.credits_left)
                                .where(Subscription.user_id == uid).order_by(Subscription.start_date))
+    free = await rows(select(FreeTraining.source, FreeTraining.trainings_left).where(FreeTraining.user_id == uid))
     payments = await rows(select(Payment.provider, Payment.payment_id, Payment.amount, Payment.currency,
                                  Payment.status, Payment.tariff, Payment.created_at)
                           .where(Payment.user_id == uid).order_by(Payment.created_at))
@@ -228,7 +230,7 @@ async def durable_user(conn: AsyncConnection, telegram_id: int) -> dict[str, Any
                          .where(TrainingHistory.user_id == uid)
                          .order_by(desc(TrainingHistory.training_date)).limit(HISTORY_SHOWN))
     return {"user": dict(user), "sessions": sessions, "badges": badges, "subscriptions": subscriptions,
-            "payments": payments, "recent_trainings": history}
+            "free_trainings": free, "payments": payments, "recent_trainings": history}
 
 
 def _user_lines(telegram_id: int, hot: dict[str, Any], durable: dict[str, Any]) -> Iterator[str]:
@@ -254,7 +256,7 @@ def _user_lines(telegram_id: int, hot: dict[str, Any], durable: dict[str, Any]) 
     row = durable["user"]
     yield (f"  users.id {row['id']}  xp {row['total_xp']}  level {row['level']}  trainings {row['total_trainings']}"
            f"  version {row['version']}  registered {row['registration_date']}  last active {row['last_activity']}")
-    for section in ("sessions", "badges", "subscriptions", "payments", "recent_trainings"):
+    for section in ("sessions", "badges", "subscriptions", "free_trainings", "payments", "recent_trainings"):
         yield f"  {section}: {len(durable[section]) or 'none'}"
         for item in durable[section]:
             shown = {k: v for k, v in item.items() if k not in ("session_data", "stats_data")}

@@ -249,3 +249,48 @@ def test_migrate_json_dry_run_writes_nothing(capsys: pytest.CaptureFixture[str],
     assert status == 0
     assert out.startswith("dry run, nothing written")
     assert not database.exists()
+
+
+def test_user_report_lists_badges_and_access_from_sql(capsys: pytest.CaptureFixture[str], store_settings: Settings,
+                                                      cli_flags: list[str]) -> None:
+    from hotstore.durable import Access, Badges
+
+    async def award() -> None:
+        async with await HotStore.open(store_settings) as store:
+            await Badges(store).award(23, "first_win", bot_name="quiz_bot")
+            await Access(store).add_free_trainings(23, {"channel": 2})
+
+    asyncio.run(award())
+    status, out, _ = run_cli(capsys, *cli_flags, "user", "23", "--json")
+    durable = json.loads(out)["durable"]
+    assert status == 0
+    assert [(b["badge_type"], b["earned_in_bot"]) for b in durable["badges"]] == [("first_win", "quiz_bot")]
+    assert [f["trainings_left"] for f in durable["free_trainings"]] == [2]
+
+
+def test_flush_writes_dirty_entities_to_sql(capsys: pytest.CaptureFixture[str], store_settings: Settings,
+                                            cli_flags: list[str]) -> None:
+    seed(store_settings, {41: 75})
+    status, out, _ = run_cli(capsys, *cli_flags, "flush")
+    assert status == 0
+    assert "nothing dirty remains" in out
+    status, out, _ = run_cli(capsys, *cli_flags, "user", "41", "--json")
+    report = json.loads(out)
+    assert report["durable"]["user"]["total_xp"] == 75
+    assert report["hot"]["user"]["dirty"] is False
+
+
+def test_status_check_after_a_flush_is_healthy(capsys: pytest.CaptureFixture[str], store_settings: Settings,
+                                               cli_flags: list[str]) -> None:
+    seed(store_settings, {42: 5})
+    run_cli(capsys, *cli_flags, "flush")
+    status, out, _ = run_cli(capsys, *cli_flags, "status", "--check")
+    assert status == 0
+    assert out.startswith("healthy: last flush")
+
+
+def test_status_check_without_any_flush_is_unhealthy(capsys: pytest.CaptureFixture[str], store_settings: Settings,
+                                                     cli_flags: list[str]) -> None:
+    status, _, err = run_cli(capsys, *cli_flags, "status", "--check")
+    assert status == 1
+    assert err.splitlines()[-1] == "UNHEALTHY: no worker has flushed yet"
