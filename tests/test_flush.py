@@ -205,3 +205,20 @@ async def test_flush_batch_of_an_empty_dirty_set_writes_nothing(
     totals = await flush_batch(redis_client, sql_engine, settings, SESSIONS)
 
     assert (totals.rows, totals.batches) == (0, 0)
+
+
+async def test_a_row_sql_refuses_stays_dirty_without_blocking_the_others(
+    redis_client: aioredis.Redis, sql_engine: AsyncEngine, sql_url: str, namespace: str
+) -> None:
+    settings = settings_for(sql_url, namespace)
+    keys = settings.keys
+    uid = await sql_user(sql_engine, 1)
+    await hot_session(redis_client, keys, "spin_bot", 1, uid, session={"a": 1}, stats={}, xp=1, version=1)
+    await hot_session(redis_client, keys, "spin_bot", 2, 999_999, session={}, stats={}, xp=1, version=1)  # no user
+
+    totals = await drain(redis_client, sql_engine, settings)
+
+    assert (totals.rows, totals.rejected, totals.remaining) == (1, 1, 1)
+    assert await redis_client.zscore(keys.dirty_sessions, session_member("spin_bot", 2)) is not None
+    row = await sql_session_row(sql_engine, uid, "spin_bot")
+    assert row.session_data == {"a": 1}

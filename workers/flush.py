@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.keys import KeyScheme
@@ -47,7 +48,14 @@ class DirtyBatch:
     keys: list[str] = field(default_factory=list)
     versions: list[str] = field(default_factory=list)  # '' when the hash was gone
     rows: list[Row] = field(default_factory=list)
+    row_keys: list[tuple[Any, ...] | None] = field(default_factory=list)  # each member's SQL key, if it has a row
     max_score: float = 0.0
+
+    def exclude(self, rejected: set[tuple[Any, ...]]) -> None:
+        """Keep the members of ``rejected`` rows dirty: compare-and-clean must not clean what SQL refused."""
+        for index, row_key in enumerate(self.row_keys):
+            if row_key in rejected:
+                self.versions[index] = NOT_FLUSHED
 
 
 @dataclass
@@ -58,6 +66,7 @@ class FlushTotals:
     cleaned: int = 0
     kept: int = 0
     batches: int = 0
+    rejected: int = 0  # rows SQL refused (e.g. a session whose user row was deleted); kept dirty, logged
     remaining: int = 0  # dirty members left when the drain ended (users + sessions)
 
 
@@ -85,13 +94,16 @@ async def read_dirty(
         version = fields.get(b"v") if fields else None
         if not fields:
             batch.versions.append("")  # gone: nothing to write, compare-and-clean just drops the mark
+            batch.row_keys.append(None)
             continue
         row = _safe_row(entity, member, fields)
         if row is None or version is None:
             batch.versions.append(NOT_FLUSHED)
+            batch.row_keys.append(None)
             continue
         batch.versions.append(version.decode())
         row_key = entity.key_of(row)
+        batch.row_keys.append(row_key)
         if row_key not in newest or newest[row_key]["version"] < row["version"]:
             newest[row_key] = row  # PostgreSQL refuses to touch one row twice in a statement
     batch.rows = [newest[key] for key in sorted(newest)]
@@ -112,6 +124,37 @@ async def write_rows(engine: AsyncEngine, entity: Entity, rows: list[Row]) -> No
         return
     async with engine.begin() as conn:
         await conn.execute(entity.upsert(conn.dialect.name), rows)
+
+
+def _refused_by_sql(exc: BaseException) -> bool:
+    """A row SQL refuses (constraint, bad value), as opposed to SQL being unreachable."""
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)  # e.g. a value that cannot bind
+
+
+async def write_rows_isolating_rejects(engine: AsyncEngine, entity: Entity, rows: list[Row]) -> set[tuple[Any, ...]]:
+    """Upsert ``rows`` in one transaction; if SQL refuses one, write them one by one and return the refused keys.
+
+    One bad row (a session whose user row was deleted meanwhile) must not stop every other row behind it.
+    Unreachable-SQL errors propagate (the caller backs off).
+    """
+    try:
+        await write_rows(engine, entity, rows)
+        return set()
+    except Exception as exc:
+        if not _refused_by_sql(exc):
+            raise
+    rejected: set[tuple[Any, ...]] = set()
+    for row in rows:
+        try:
+            await write_rows(engine, entity, [row])
+        except Exception as exc:
+            if not _refused_by_sql(exc):
+                raise
+            rejected.add(entity.key_of(row))
+            log.error("SQL refused %s row %s (kept dirty in Redis): %s", entity.name, entity.key_of(row), exc)
+    return rejected
 
 
 async def compare_and_clean(
@@ -140,9 +183,16 @@ async def flush_batch(
     """Flush the oldest ``settings.flush_batch`` dirty members of ``entity``: read, upsert, compare-and-clean."""
     scripts = scripts or WorkerScripts(redis)
     batch = await read_dirty(redis, settings.keys, entity, settings.flush_batch, max_score)
-    await write_rows(engine, entity, batch.rows)
+    rejected = await write_rows_isolating_rejects(engine, entity, batch.rows)
+    batch.exclude(rejected)
     cleaned, kept = await compare_and_clean(redis, scripts, settings.keys, batch, settings.idle_ttl)
-    return FlushTotals(rows=len(batch.rows), cleaned=cleaned, kept=kept, batches=1 if batch.members else 0)
+    return FlushTotals(
+        rows=len(batch.rows) - len(rejected),
+        cleaned=cleaned,
+        kept=kept,
+        batches=1 if batch.members else 0,
+        rejected=len(rejected),
+    )
 
 
 async def flush_dirty_users(redis: aioredis.Redis, engine: AsyncEngine, settings: Settings) -> FlushTotals:
@@ -198,3 +248,4 @@ def _add(totals: FlushTotals, step: FlushTotals) -> None:
     totals.cleaned += step.cleaned
     totals.kept += step.kept
     totals.batches += step.batches
+    totals.rejected += step.rejected

@@ -36,6 +36,10 @@ IN_PROCESS = "hotstore_in_process"  # set by EmbeddedWorker: the embedded fakere
 FLUSH_BUDGET_S = c.FLUSH_LOCK_LEASE_MS / 1000 / 2  # a tick's drain ends well before its lock lease runs out
 
 
+class RejectedRows(Exception):
+    """Rows SQL refused during a flush (each one is logged with its error)."""
+
+
 @dataclass
 class WorkerState:
     """What the jobs of one worker share: clients, scripts, and the back-off of each job."""
@@ -123,6 +127,8 @@ async def flush_once(state: WorkerState, *, budget_s: float | None = FLUSH_BUDGE
         await _release(lease)
     state.flush_backoff.succeeded()
     await record_flush(state.redis, keys, totals.rows)
+    if totals.rejected:
+        await record_failure(state.redis, keys, RejectedRows(f"SQL refused {totals.rejected} rows; they stay dirty"))
     return totals
 
 
