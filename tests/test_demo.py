@@ -19,7 +19,9 @@ import redis.asyncio as aioredis
 from conftest import REDIS_ENV, PostgresDatabase, real_server_url
 from sqlalchemy import text
 
+from hotstore.demo import demo_settings
 from hotstore.demo_verify import Verdict
+from hotstore.settings import Settings
 from persistence.engine import create_engine
 
 HOTSTORE = str(Path(sys.executable).with_name("hotstore"))
@@ -82,6 +84,22 @@ def test_demo_rejects_an_external_worker_without_a_real_redis(tmp_path: Path) ->
     assert done.stderr.strip() == (
         "hotstore demo: error: --worker external needs a real Redis (REDIS_URL): the embedded one is in-process"
     )
+
+
+def test_demo_recreates_its_sqlite_file_in_the_working_directory(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("hotstore-demo.db", "hotstore-demo.db-wal"):
+        (tmp_path / name).write_text("left over from an earlier run")
+    settings = demo_settings(Settings(), explicit_database=False)
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'hotstore-demo.db'}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_keeps_an_explicit_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    given = Settings(database_url="postgresql://db/x")
+    assert demo_settings(given, explicit_database=True).database_url == "postgresql+asyncpg://db/x"
 
 
 def test_a_failed_verdict_lists_the_differences_and_is_not_ok() -> None:
