@@ -208,7 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hotstore.demo import add_demo_arguments
 
-    add_demo_arguments(add("demo", cmd_demo, "simulate bots and users on the embedded store, then verify SQL = Redis"))
+    add_demo_arguments(add(
+        "demo", cmd_demo, "simulate bots and users chatting, then verify that SQL equals Redis",
+        "Simulate bots and users chatting (sessions, XP, badges, subscriptions) with a live view, then drain to SQL "
+        "and verify that SQL equals Redis; exit 1 if not. Without REDIS_URL/DATABASE_URL it needs no servers: "
+        "in-process fakeredis, an in-process worker and a fresh SQLite file ./hotstore-demo.db.",
+    ))
     worker = add("worker", cmd_worker, "run a write-behind worker (flush, leaderboard rebuild, idle sweep)",
                  "Run an arq worker against REDIS_URL (a real Redis is required) until SIGTERM/SIGINT, which "
                  "run a final flush. Run several for availability: each flush tick runs on one of them.")
