@@ -60,7 +60,7 @@ async def _seed_users(engine: AsyncEngine, count: int) -> None:
         await conn.execute(
             text(
                 "INSERT INTO users (telegram_id, total_xp, version) "
-                "SELECT g, (g * 7919) % 100000 + 1, 1 FROM generate_series(1, :n) AS g"
+                "SELECT g, (g::bigint * 7919) % 100000 + 1, 1 FROM generate_series(1, :n) AS g"
             ),
             {"n": count},
         )

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+from conftest import REDIS_ENV, real_server_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_flush_support import delete_namespace, hot_user, settings_for, sql_user, sql_user_row
 
@@ -185,3 +186,17 @@ async def test_the_in_process_worker_accepts_the_embedded_redis() -> None:
     state = ctx[STATE]
     await state.engine.dispose()
     await state.redis.aclose()
+
+
+async def test_leaving_the_embedded_worker_leaves_no_queued_tick_on_a_real_redis(
+    sql_url: str, namespace: str, sql_engine: AsyncEngine
+) -> None:
+    url = real_server_url(REDIS_ENV, "Redis")
+    settings = Settings(database_url=sql_url, redis_url=url, namespace=namespace)
+    async with EmbeddedWorker(settings):
+        await asyncio.sleep(1.5)  # long enough for cron ticks to be enqueued ahead of time
+    redis = aioredis.Redis.from_url(url)
+    queued = await redis.zcard(queue_name(settings))
+    await delete_namespace(redis, namespace)
+    await redis.aclose()
+    assert queued == 0

@@ -18,13 +18,15 @@ from typing import Any
 
 import arq.worker
 import fakeredis
+import redis.asyncio as aioredis
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 
 from hotstore.redis_client import embedded_server
 from hotstore.settings import Settings
 from workers.flush import FlushTotals, drain
 from workers.jobs import IN_PROCESS, SETTINGS, STATE, WorkerState
-from workers.settings import arq_redis_url, worker_options
+from workers.settings import arq_redis_url, queue_name, worker_options
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -93,3 +95,26 @@ class EmbeddedWorker:
                 pass
         self._worker = None
         self._task = None
+        await self._drop_pending_ticks()
+
+    async def _drop_pending_ticks(self) -> None:
+        """Remove cron ticks this worker enqueued ahead of time and will never run.
+
+        On a real arq Redis they would otherwise stay queued until the next worker of the namespace starts.
+        Ticks are interchangeable (every worker enqueues its own), so dropping them costs nothing; ticks
+        another worker is running are left alone.
+        """
+        if self.settings.embedded_redis and not self.settings.arq_redis_url:
+            return  # in-process fakeredis: nothing outlives the process
+        redis = aioredis.Redis.from_url(arq_redis_url(self.settings))
+        try:
+            queue = queue_name(self.settings)
+            for raw in await redis.zrange(queue, 0, -1):
+                job_id = raw.decode()
+                if job_id.startswith(f"hotstore:{self.settings.namespace}:") and not await redis.exists(
+                    in_progress_key_prefix + job_id
+                ):
+                    await redis.zrem(queue, job_id)
+                    await redis.delete(job_key_prefix + job_id, retry_key_prefix + job_id)
+        finally:
+            await redis.aclose()
