@@ -150,3 +150,17 @@ async def redis_client(redis_url: str | None, namespace: str) -> AsyncIterator[a
     async for key in client.scan_iter(match="{" + namespace + "}*", count=1000):
         await client.delete(key)
     await client.aclose()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say plainly how many tests were skipped for want of a real server, and how to run them."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    reasons: dict[str, int] = {}
+    for report in skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        if "needs a real" in reason:
+            key = reason.removeprefix("Skipped: ")
+            reasons[key] = reasons.get(key, 0) + 1
+    for reason, count in sorted(reasons.items()):
+        terminalreporter.write_line(f"hotstore: {count} tests skipped: {reason}")
