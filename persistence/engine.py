@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from persistence.models import Base
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./hotstore.db"
+
+logger = logging.getLogger(__name__)
 
 _engine: AsyncEngine | None = None
 _sessionmaker: async_sessionmaker[AsyncSession] | None = None
@@ -77,12 +80,29 @@ async def init_db(url: str | None = None, *, create_tables: bool = True) -> Asyn
         _engine = create_engine(url)
         _sessionmaker = sessionmaker_for(_engine)
     if create_tables:
-        async with _engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+        await _prepare_schema(_engine)
     _load_hook_providers()
     for hook in list(_startup_hooks):
         await hook()
     return _engine
+
+
+async def _prepare_schema(engine: AsyncEngine) -> None:
+    """Create missing tables, as v4's ``init_db`` did; but a database made by v4 is upgraded first.
+
+    ``create_all`` alone would leave a v4 schema (int32 ids, no unique keys) in place, and a v4 bot that
+    switched its imports would then fail on the first write. Migrations run on their own engine because
+    SQLite's upgrade switches foreign keys off for its connection.
+    """
+    from persistence import migrate  # migrate imports this module
+
+    async with engine.connect() as conn:
+        baseline = await conn.run_sync(migrate.unversioned_baseline)
+    if baseline == migrate.V4_BASELINE:
+        logger.warning("init_db: the database was made by the v4 module; upgrading its schema (hotstore db upgrade)")
+        await migrate.upgrade(engine.url.render_as_string(hide_password=False))
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
 
 
 def _load_hook_providers() -> None:

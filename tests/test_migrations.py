@@ -6,6 +6,7 @@ from our baseline revision, so the upgrade is tested against v4 itself.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from persistence.engine import create_engine, sessionmaker_for
+from persistence.engine import close_db, create_engine, get_engine, init_db, sessionmaker_for
 from persistence.enums import FreeTrainingSource, PaymentStatus, SubscriptionType
 from persistence.migrate import current_revision, schema_differences, upgrade
 from persistence.models import Base, BotSession, FreeTraining, Payment, Subscription, User
@@ -297,3 +298,19 @@ def test_base_metadata_lists_every_v4_table() -> None:
     v4_tables = {"users", "user_badges", "bot_sessions", "subscriptions", "payments", "promocodes",
                  "promocode_usage", "free_trainings", "training_history"}  # fmt: skip
     assert v4_tables <= set(Base.metadata.tables)
+
+
+async def test_init_db_upgrades_a_v4_database_so_a_switched_bot_just_starts(
+    sql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await build_v4_database(sql_url, V4_ROWS)
+    monkeypatch.setenv("HOTSTORE_EMBEDDED_WORKER", "0")
+    monkeypatch.setenv("HOTSTORE_NAMESPACE", f"t{uuid.uuid4().hex[:12]}")
+    await init_db(sql_url)
+    try:
+        assert await current_revision(sql_url) == HEAD
+        assert await differences(sql_url) == []
+        users = await rows(get_engine(), select(User.telegram_id).order_by(User.telegram_id))
+        assert users == [111, 222]
+    finally:
+        await close_db()
