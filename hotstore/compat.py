@@ -8,7 +8,7 @@ A v4 bot switches by changing one import::
     data = await db.get_user_session(123456, "ann", "Ann")   # {'user': {...}, 'session': {...}, 'stats': {...}}
 
 Method names, parameters, dict keys and value types are v4's (seed-semantics §2). Where v4 was wrong the
-facade does it right; docs/v4-differences.md lists every difference. Calls for an unknown user keep v4's
+facade does it right; the README ("Differences from v4") lists every difference. Calls for an unknown user keep v4's
 False/None/empty answers; malformed arguments raise :class:`hotstore.errors.InvalidInput` before any write.
 """
 

@@ -1,4 +1,4 @@
-"""``hotstore.compat.DatabaseService``: v4's return shapes, and the v4 defects it fixes (docs/v4-differences.md)."""
+"""``hotstore.compat.DatabaseService``: v4's return shapes, and the v4 defects it fixes (README, "Differences from v4")."""
 
 from __future__ import annotations
 
