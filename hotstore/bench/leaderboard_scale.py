@@ -14,13 +14,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
+from sqlalchemy import text
 
-from hotstore.bench.baselines import delete_namespace
+from hotstore.bench.baselines import delete_namespace, postgres_database
 from hotstore.bench.report import BoardReport, Timing
+from hotstore.bench.v4_baseline import V4Database
 from hotstore.bench.workload import FIRST_TELEGRAM_ID, Workload
 from hotstore.keys import KeyScheme, board_member
 from hotstore.leaderboard import Board, Leaderboards
 from hotstore.store import HotStore
+from persistence.engine import create_engine
+from persistence.models import Base
 
 FILL_CHUNK = 5_000  # members per ZADD
 FILL_PIPELINE = 10  # ZADDs per round trip
@@ -85,6 +89,50 @@ async def run_board(redis_url: str, members: int, calls: int) -> BoardReport:
     finally:
         await delete_namespace(redis, keys)
         await redis.aclose()
+
+
+async def fill_v4_users(url: str, members: int) -> float:
+    """Insert ``members`` users with random XP into the v4 table at ``url`` in one statement; returns seconds."""
+    engine = create_engine(url)
+    start = time.perf_counter()
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+            await conn.execute(
+                text(
+                    "INSERT INTO users (telegram_id, username, total_xp) "
+                    "SELECT CAST(:first AS bigint) + g, 'user' || g, floor(random() * CAST(:top AS bigint))::bigint "
+                    "FROM generate_series(0, CAST(:n AS integer) - 1) g"
+                ),
+                {"first": FIRST_TELEGRAM_ID, "top": MAX_SCORE, "n": members},
+            )
+        async with engine.connect() as conn:
+            await conn.execute(text("ANALYZE users"))
+        return time.perf_counter() - start
+    finally:
+        await engine.dispose()
+
+
+async def run_v4_board(postgres_url: str, members: int, calls: int) -> BoardReport:
+    """v4's leaderboard SQL on PostgreSQL with ``members`` users (a throw-away database, dropped after)."""
+    async with postgres_database(postgres_url) as url:
+        fill_s = await fill_v4_users(url, members)
+        engine = create_engine(url)
+        try:
+            db = V4Database(engine)
+            rng = random.Random(9)
+            users = [FIRST_TELEGRAM_ID + rng.randrange(members) for _ in range(calls)]
+            middle = members // 2
+            timings = [
+                await time_calls("v4 top 10", calls, lambda i: db.get_leaderboard(10, 0)),
+                await time_calls(
+                    f"v4 page of 10 at rank {middle + 1:,}", calls, lambda i: db.get_leaderboard(10, middle)
+                ),
+                await time_calls("v4 rank of a user", calls, lambda i: db.get_user_rank(users[i])),
+            ]
+            return BoardReport(members, fill_s, timings)
+        finally:
+            await engine.dispose()
 
 
 async def entity_memory(store: HotStore, workload: Workload) -> dict[str, float]:

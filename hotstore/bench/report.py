@@ -98,9 +98,9 @@ def verdicts(rows: Sequence[RunResult]) -> list[str]:
     return out
 
 
-def board_table(board: BoardReport) -> str:
+def board_table(board: BoardReport, what: str = "members (pipelined ZADD batches)") -> str:
     lines = [
-        f"board of {board.members:,} members filled in {board.fill_s:.1f} s (pipelined ZADD batches)",
+        f"board of {board.members:,} {what}: filled in {board.fill_s:.1f} s",
         "| call | p50 ms | p99 ms | calls |",
         "|---|---:|---:|---:|",
     ]
@@ -116,3 +116,17 @@ def workload_line(workload: Workload) -> str:
         f"workload: {workload.messages:,} messages (get + save + add XP), {workload.users:,} users, "
         f"{workload.bots} bots, concurrency {workload.concurrency}, one process"
     )
+
+
+SPEEDUP_PAIRS = (("top 10", "v4 top 10"), ("page of 10", "v4 page of 10"), ("rank of a user", "v4 rank of a user"))
+
+
+def board_speedups(board: BoardReport, v4_board: BoardReport) -> list[str]:
+    """``v4 p50 / hotstore p50`` for the reads both have."""
+    out = []
+    for ours, theirs in SPEEDUP_PAIRS:
+        mine = next((t for t in board.timings if t.name.startswith(ours)), None)
+        v4 = next((t for t in v4_board.timings if t.name.startswith(theirs)), None)
+        if mine is not None and v4 is not None and mine.p50_ms > 0:
+            out.append(f"{ours}: hotstore is {v4.p50_ms / mine.p50_ms:,.0f}x faster than v4's SQL (p50)")
+    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -16,11 +17,11 @@ from dataclasses import dataclass
 
 from hotstore.bench import baselines, hotstore_runs, leaderboard_scale
 from hotstore.bench.machine import describe_machine
-from hotstore.bench.report import V4_POSTGRES, board_table, throughput_table, verdicts, workload_line
+from hotstore.bench.report import V4_POSTGRES, board_speedups, board_table, throughput_table, verdicts, workload_line
 from hotstore.bench.workload import Contender, RunResult, Workload, run_rounds
 
 REDIS_ROWS = frozenset({"floor", "facade", "native", "autopipeline"})
-ROWS = ("v4-pg", "v4-sqlite", "floor", "facade", "native", "autopipeline", "board")
+ROWS = ("v4-pg", "v4-sqlite", "floor", "facade", "native", "autopipeline", "board", "v4-board")
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -34,6 +35,7 @@ class Options:
     board_users: int
     board_calls: int
     rounds: int
+    v4_board_calls: int
 
 
 def parse(argv: Sequence[str] | None) -> Options:
@@ -53,17 +55,20 @@ def parse(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the Redis rows (best kept)")
     parser.add_argument("--board-users", type=int, default=1_000_000, help="members of the board at scale")
     parser.add_argument("--board-calls", type=int, default=200, help="calls per leaderboard read")
+    parser.add_argument("--v4-board-calls", type=int, default=10, help="calls per v4 leaderboard query (slow)")
     args = parser.parse_args(argv)
     rows = frozenset(part.strip() for part in args.only.split(",") if part.strip())
     unknown = rows - set(ROWS)
     if unknown:
         parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
-    for name in ("users", "bots", "messages", "concurrency", "board_users", "board_calls", "rounds"):
+    for name in ("users", "bots", "messages", "concurrency", "board_users", "board_calls", "rounds", "v4_board_calls"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     workload = Workload(users=args.users, bots=args.bots, messages=args.messages, concurrency=args.concurrency)
     postgres = None if args.no_postgres else args.postgres_url
-    return Options(workload, args.redis_url, postgres, rows, args.board_users, args.board_calls, args.rounds)
+    return Options(
+        workload, args.redis_url, postgres, rows, args.board_users, args.board_calls, args.rounds, args.v4_board_calls
+    )
 
 
 @asynccontextmanager
@@ -89,6 +94,7 @@ async def run_redis_rows(options: Options, url: str) -> tuple[list[RunResult], d
             )
         rig = await stack.enter_async_context(hotstore_runs.hot_rig(options.redis_url, url, namespace))
         stack.push_async_callback(baselines.delete_namespace, rig.store.redis, rig.store.keys)
+        progress("warming the hotstore namespace (every user and session read through from SQL, untimed)")
         await hotstore_runs.warm_namespace(rig, options.workload)
         if "facade" in wanted:
             contenders.append(hotstore_runs.facade_contender(rig, options.workload))
@@ -99,6 +105,7 @@ async def run_redis_rows(options: Options, url: str) -> tuple[list[RunResult], d
                 hotstore_runs.hot_rig(options.redis_url, url, namespace, autopipeline=True)
             )
             contenders.append(hotstore_runs.autopipeline_contender(auto))
+        progress(f"Redis rows: {', '.join(c.name for c in contenders)}, {options.rounds} interleaved rounds")
         rows = await run_rounds(contenders, options.workload, options.rounds)
         return rows, await leaderboard_scale.entity_memory(rig.store, options.workload)
     raise AssertionError("unreachable")
@@ -110,19 +117,42 @@ async def run_all(options: Options) -> str:
     memory: dict[str, float] = {}
     async with sql_for_hotstore(options) as url:
         if "v4-pg" in options.rows and options.postgres_url:
+            progress("v4 way on PostgreSQL")
             rows.append(await baselines.run_v4(V4_POSTGRES, url, options.workload))
         if "v4-sqlite" in options.rows:
+            progress("v4 way on SQLite")
             rows.append(await baselines.run_v4_sqlite(options.workload))
         redis_rows, memory = await run_redis_rows(options, url)
         rows += redis_rows
     parts = [await describe_machine(options.redis_url, options.postgres_url), workload_line(options.workload), ""]
     if rows:
         parts += [throughput_table(rows), "", *verdicts(rows), ""]
+    parts += await board_parts(options, memory)
+    return "\n".join(parts)
+
+
+async def board_parts(options: Options, memory: dict[str, float]) -> list[str]:
+    """The leaderboard at scale through hotstore, and v4's SQL on the same number of users."""
+    parts: list[str] = []
+    board = v4_board = None
     if "board" in options.rows:
+        progress(f"leaderboard: {options.board_users:,} members in Redis")
         board = await leaderboard_scale.run_board(options.redis_url, options.board_users, options.board_calls)
         board.memory = {**memory, **board.memory}
-        parts += [board_table(board)]
-    return "\n".join(parts)
+        parts += [board_table(board), ""]
+    if "v4-board" in options.rows and options.postgres_url:
+        progress(f"leaderboard: {options.board_users:,} users in PostgreSQL, v4's queries")
+        v4_board = await leaderboard_scale.run_v4_board(
+            options.postgres_url, options.board_users, options.v4_board_calls
+        )
+        parts += [board_table(v4_board, what="users rows (INSERT … SELECT generate_series)"), ""]
+    if board is not None and v4_board is not None:
+        parts += board_speedups(board, v4_board)
+    return parts
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
