@@ -42,6 +42,8 @@ SIMPLE_COMMANDS = frozenset(
 )  # fmt: skip
 DEFAULT_BATCHED = SCRIPT_COMMANDS | SIMPLE_COMMANDS
 DEFAULT_MAX_BATCH = 256
+DEFAULT_SPLIT = 2  # pipelines per loop turn when enough calls are queued
+MIN_SPLIT_BATCH = 8  # never split below this many calls per pipeline
 
 _Pending = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
 
@@ -50,11 +52,17 @@ class AutoPipelineRedis(aioredis.Redis):
     """A redis-py asyncio client that coalesces the batched commands of one loop turn into one pipeline."""
 
     def __init__(
-        self, *args: Any, batched: Iterable[str] = DEFAULT_BATCHED, max_batch: int = DEFAULT_MAX_BATCH, **kwargs: Any
+        self,
+        *args: Any,
+        batched: Iterable[str] = DEFAULT_BATCHED,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        split: int = DEFAULT_SPLIT,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.batched = frozenset(name.upper() for name in batched)
         self.max_batch = max(1, max_batch)
+        self.split = max(1, split)
         self._queue: list[_Pending] = []
         self._flush_scheduled = False
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -75,8 +83,12 @@ class AutoPipelineRedis(aioredis.Redis):
     def _flush(self) -> None:
         self._flush_scheduled = False
         queue, self._queue = self._queue, []
-        for start in range(0, len(queue), self.max_batch):
-            task = asyncio.get_running_loop().create_task(self._send(queue[start : start + self.max_batch]))
+        # Several smaller pipelines instead of one: Redis runs the first while the client is still sending the
+        # next, and the client handles the first replies while Redis runs the rest (client and server overlap).
+        chunks = max(-(-len(queue) // self.max_batch), min(self.split, len(queue) // MIN_SPLIT_BATCH))
+        size = -(-len(queue) // max(1, chunks))
+        for start in range(0, len(queue), size):
+            task = asyncio.get_running_loop().create_task(self._send(queue[start : start + size]))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 

@@ -35,13 +35,17 @@ async def client(redis_url: str | None, namespace: str) -> AsyncIterator[AutoPip
     await redis.aclose()
 
 
-async def test_calls_of_one_loop_turn_share_one_pipeline(client: AutoPipelineRedis, namespace: str) -> None:
+@pytest.mark.parametrize("split", [1, 2])
+async def test_calls_of_one_loop_turn_share_split_pipelines(
+    client: AutoPipelineRedis, namespace: str, split: int
+) -> None:
+    client.split = split
     script = client.register_script(INCR)
     await client.script_load(INCR)
     before = client.batches_sent
     replies = await asyncio.gather(*(script(keys=[f"{{{namespace}}}:n"], args=[1]) for _ in range(50)))
     assert sorted(replies) == list(range(1, 51))
-    assert client.batches_sent - before == 1
+    assert client.batches_sent - before == split
 
 
 async def test_an_error_reply_fails_only_its_own_call(client: AutoPipelineRedis, namespace: str) -> None:
