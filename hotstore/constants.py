@@ -15,6 +15,7 @@ ENV_WEEKLY_BOARD_WEEKS = "HOTSTORE_WEEKLY_BOARD_WEEKS"
 ENV_ACTIVITY_RESOLUTION = "HOTSTORE_ACTIVITY_RESOLUTION"
 ENV_ARQ_REDIS_URL = "HOTSTORE_ARQ_REDIS_URL"
 ENV_AUTOPIPELINE = "HOTSTORE_AUTOPIPELINE"  # "1": coalesce concurrent calls into pipelines (hotstore.autopipeline)
+ENV_EMBEDDED_WORKER = "HOTSTORE_EMBEDDED_WORKER"  # "0": init_db() starts no in-process flusher (hotstore.runtime)
 
 # Defaults.
 DEFAULT_BOT_NAME = "spin_bot"  # v4's default

@@ -26,13 +26,13 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 from sqlalchemy.util import await_only
 
+from hotstore import constants as c
 from hotstore.keys import board_member, iso_week, session_member
 from hotstore.settings import Settings
 from hotstore.store import HotStore
 from persistence import engine as sql
 from persistence.models import Base, BotSession, User
 
-ENV_EMBEDDED_WORKER = "HOTSTORE_EMBEDDED_WORKER"
 _OFF = ("0", "false", "no", "off")
 _SHUTDOWN_FLUSH_BUDGET_S = 30.0
 _EVICT_INFO = "hotstore_evict"  # Session.info key: {telegram_id: [bot names]} of users deleted in this transaction
@@ -44,7 +44,7 @@ _flusher: Any = None  # workers.embedded.EmbeddedWorker (imported lazily)
 
 def embedded_worker_enabled(env: dict[str, str] | None = None) -> bool:
     """Whether ``init_db`` starts the in-process flusher (``HOTSTORE_EMBEDDED_WORKER``, default on)."""
-    value = (env if env is not None else os.environ).get(ENV_EMBEDDED_WORKER, "1")
+    value = (env if env is not None else os.environ).get(c.ENV_EMBEDDED_WORKER, "1")
     return value.strip().lower() not in _OFF
 
 
