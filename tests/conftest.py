@@ -16,15 +16,21 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import fakeredis
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hotstore.redis_client import connect
+from hotstore.settings import Settings
+from hotstore.store import HotStore
+from persistence import close_db, init_db
 from persistence.engine import create_engine, database_url
 from persistence.models import Base
 
@@ -92,18 +98,26 @@ def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
     pg: PostgresDatabase = request.getfixturevalue("postgres_database")
+    reset_postgres_schema(pg.url)
+    return pg.url
 
-    async def drop_all() -> None:
-        engine = create_engine(pg.url)
+
+def reset_postgres_schema(url: str, *, create_tables: bool = False) -> None:
+    """Empty the PostgreSQL database at ``url`` (drop and recreate its public schema), then create every table
+    from the models if ``create_tables``. Synchronous: it runs its own event loop, as session fixtures do."""
+
+    async def reset() -> None:
+        engine = create_engine(url)
         try:
             async with engine.begin() as conn:
                 await conn.execute(text("DROP SCHEMA public CASCADE"))
                 await conn.execute(text("CREATE SCHEMA public"))
+                if create_tables:
+                    await conn.run_sync(Base.metadata.create_all)
         finally:
             await engine.dispose()
 
-    asyncio.run(drop_all())
-    return pg.url
+    asyncio.run(reset())
 
 
 @pytest.fixture
@@ -150,6 +164,49 @@ async def redis_client(redis_url: str | None, namespace: str) -> AsyncIterator[a
     async for key in client.scan_iter(match="{" + namespace + "}*", count=1000):
         await client.delete(key)
     await client.aclose()
+
+
+# ---------------------------------------------------------------- stores
+
+
+@pytest.fixture
+async def store_redis() -> AsyncIterator[aioredis.Redis]:
+    """The Redis under ``store``: an embedded fakeredis of its own, enough for the durable (SQL-only) operations.
+    A module whose tests must also run on real Redis overrides it with one returning ``redis_client``."""
+    client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def store(sql_engine: AsyncEngine, sql_url: str, store_redis: aioredis.Redis, namespace: str) -> HotStore:
+    """A store on the SQL backend under test and on ``store_redis``, in the test's namespace."""
+    settings = Settings(database_url=sql_url, namespace=namespace)
+    return await HotStore.open(settings, redis=store_redis, engine=sql_engine)
+
+
+@asynccontextmanager
+async def v4_process(
+    monkeypatch: pytest.MonkeyPatch, sql_url: str, redis_url: str | None, namespace: str, *, bot_name: str | None
+) -> AsyncIterator[None]:
+    """What a v4 bot's main() does: configure by environment (``BOT_NAME`` unset when ``bot_name`` is None),
+    ``init_db()``, and ``close_db()`` at the end; the namespace's keys are deleted afterwards."""
+    monkeypatch.setenv("DATABASE_URL", sql_url)
+    monkeypatch.setenv("HOTSTORE_NAMESPACE", namespace)
+    for name, value in (("BOT_NAME", bot_name), ("REDIS_URL", redis_url)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    await init_db()
+    try:
+        yield
+    finally:
+        await close_db()
+        redis = connect(Settings.from_env())
+        async for key in redis.scan_iter(match="{" + namespace + "}*", count=1000):
+            await redis.delete(key)
+        await redis.aclose()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

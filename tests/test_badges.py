@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import fakeredis
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.domain import Badges
 from hotstore.errors import InvalidInput
-from hotstore.settings import Settings
 from hotstore.store import HotStore
 from persistence.engine import sessionmaker_for
 from persistence.repositories.badges import BadgeRepository
 from persistence.upsert import ensure_user_id
-
-
-@pytest.fixture
-async def store(sql_engine: AsyncEngine, sql_url: str, namespace: str) -> AsyncIterator[HotStore]:
-    redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
-    store = await HotStore.open(Settings(database_url=sql_url, namespace=namespace), redis=redis, engine=sql_engine)
-    yield store
-    await redis.aclose()
 
 
 async def test_first_award_returns_true_and_repeat_returns_false(store: HotStore) -> None:

@@ -1,17 +1,17 @@
-"""``hotstore.compat.DatabaseService``: v4's return shapes, and the v4 defects it fixes (README, "Differences from v4")."""
+"""``hotstore.compat.DatabaseService``: v4's return shapes, and the v4 defects it fixes
+(README, "Differences from v4")."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
+from conftest import v4_process
 from sqlalchemy import select
 
 from hotstore.compat import DatabaseService
 from hotstore.errors import InvalidInput
-from hotstore.redis_client import connect
-from hotstore.settings import Settings
-from persistence import FreeTrainingSource, SubscriptionType, User, close_db, get_session, init_db
+from persistence import FreeTrainingSource, SubscriptionType, User, close_db, get_session
 
 TG = 777
 SCENARIO = {
@@ -25,22 +25,8 @@ async def db(
     sql_url: str, redis_url: str | None, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[DatabaseService]:
     """A v4 bot process: environment, ``init_db()``, the facade, ``close_db()``."""
-    monkeypatch.setenv("DATABASE_URL", sql_url)
-    monkeypatch.setenv("HOTSTORE_NAMESPACE", namespace)
-    monkeypatch.setenv("BOT_NAME", "spin_bot")
-    if redis_url is None:
-        monkeypatch.delenv("REDIS_URL", raising=False)
-    else:
-        monkeypatch.setenv("REDIS_URL", redis_url)
-    await init_db()
-    try:
+    async with v4_process(monkeypatch, sql_url, redis_url, namespace, bot_name="spin_bot"):
         yield DatabaseService()
-    finally:
-        await close_db()
-        redis = connect(Settings.from_env())
-        async for key in redis.scan_iter(match="{" + namespace + "}*", count=1000):
-            await redis.delete(key)
-        await redis.aclose()
 
 
 async def test_bot_name_comes_from_the_environment(db: DatabaseService, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -12,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.domain import Access, Badges, Payments, Promocodes, TrainingHistory, delete_user
 from hotstore.keys import board_member, iso_week
-from hotstore.settings import Settings
 from hotstore.store import HotStore
 from persistence.engine import sessionmaker_for
 from persistence.models import (
@@ -33,13 +31,9 @@ MODELS = (User, UserBadge, BotSession, Subscription, Payment, PromocodeUsage, Fr
 
 
 @pytest.fixture
-async def store(
-    sql_engine: AsyncEngine, sql_url: str, redis_client: aioredis.Redis, namespace: str
-) -> AsyncIterator[HotStore]:
-    store = await HotStore.open(
-        Settings(database_url=sql_url, namespace=namespace), redis=redis_client, engine=sql_engine
-    )
-    yield store
+def store_redis(redis_client: aioredis.Redis) -> aioredis.Redis:
+    """The conftest ``store`` on every Redis backend under test: hot state matters here."""
+    return redis_client
 
 
 async def populate(store: HotStore, tg: int) -> None:

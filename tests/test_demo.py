@@ -16,13 +16,11 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from conftest import REDIS_ENV, PostgresDatabase, real_server_url
-from sqlalchemy import text
+from conftest import REDIS_ENV, PostgresDatabase, real_server_url, reset_postgres_schema
 
 from hotstore.demo import demo_settings
 from hotstore.demo_verify import Verdict
 from hotstore.settings import Settings
-from persistence.engine import create_engine
 
 HOTSTORE = str(Path(sys.executable).with_name("hotstore"))
 CONFIG_VARIABLES = ("DATABASE_URL", "REDIS_URL", "BOT_NAME", "HOTSTORE_NAMESPACE", "HOTSTORE_ARQ_REDIS_URL")
@@ -121,19 +119,6 @@ class RealRun:
     worker_logs: list[str]
 
 
-def _reset_schema(url: str) -> None:
-    async def reset() -> None:
-        engine = create_engine(url)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text("DROP SCHEMA public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(reset())
-
-
 def _delete_namespace(redis_url: str, namespace: str) -> None:
     async def delete() -> None:
         client = aioredis.Redis.from_url(redis_url)
@@ -162,7 +147,7 @@ def _stop(workers: list[subprocess.Popen[str]]) -> list[str]:
 def real_run(tmp_path_factory: pytest.TempPathFactory, postgres_database: PostgresDatabase) -> Iterator[RealRun]:
     """Schema by ``hotstore db upgrade``, two ``hotstore worker`` processes, then the demo (external worker)."""
     redis_url = real_server_url(REDIS_ENV, "Redis")
-    _reset_schema(postgres_database.url)
+    reset_postgres_schema(postgres_database.url)
     cwd = tmp_path_factory.mktemp("demo-real")
     env = clean_environment(REDIS_URL=redis_url, DATABASE_URL=postgres_database.url,
                             HOTSTORE_NAMESPACE=f"demo{uuid.uuid4().hex[:10]}")

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from conftest import REDIS_ENV, PostgresDatabase, real_server_url
-from sqlalchemy import text
+from conftest import REDIS_ENV, PostgresDatabase, real_server_url, reset_postgres_schema
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_fault_support import WorkerFleet, compare_with_sql, start_loadgen, worker_env
 from test_flush_support import delete_namespace
@@ -25,7 +24,6 @@ from test_flush_support import delete_namespace
 from hotstore import constants as c
 from hotstore.settings import Settings
 from persistence.engine import create_engine
-from persistence.models import Base
 from workers.commands import flush_all_async
 from workers.metrics import read_metrics
 
@@ -44,18 +42,7 @@ def real_redis_url() -> str:
 @pytest.fixture
 def pg_url(postgres_database: PostgresDatabase) -> str:
     """The throw-away PostgreSQL database with a fresh schema (sync: the conftest fixture runs its own loop)."""
-
-    async def reset() -> None:
-        engine = create_engine(postgres_database.url)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text("DROP SCHEMA public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
-                await conn.run_sync(Base.metadata.create_all)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(reset())
+    reset_postgres_schema(postgres_database.url, create_tables=True)
     return postgres_database.url
 
 

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore import constants as c
 from hotstore.domain import TrainingHistory
 from hotstore.errors import InvalidInput
-from hotstore.settings import Settings
 from hotstore.store import HotStore
 
 NOW = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
@@ -24,13 +21,9 @@ def clock() -> datetime:
 
 
 @pytest.fixture
-async def store(
-    sql_engine: AsyncEngine, sql_url: str, redis_client: aioredis.Redis, namespace: str
-) -> AsyncIterator[HotStore]:
-    store = await HotStore.open(
-        Settings(database_url=sql_url, namespace=namespace), redis=redis_client, engine=sql_engine
-    )
-    yield store
+def store_redis(redis_client: aioredis.Redis) -> aioredis.Redis:
+    """The conftest ``store`` on every Redis backend under test: hot state matters here."""
+    return redis_client
 
 
 @pytest.fixture

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import fakeredis
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.domain import Access, Payments
 from hotstore.errors import InvalidInput, InvalidTransition, NotFound
-from hotstore.settings import Settings
 from hotstore.store import HotStore
 from persistence.engine import sessionmaker_for
 from persistence.enums import PaymentStatus, SubscriptionType
@@ -27,14 +24,6 @@ PROVIDER = "yookassa"
 
 def clock() -> datetime:
     return NOW
-
-
-@pytest.fixture
-async def store(sql_engine: AsyncEngine, sql_url: str, namespace: str) -> AsyncIterator[HotStore]:
-    redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
-    store = await HotStore.open(Settings(database_url=sql_url, namespace=namespace), redis=redis, engine=sql_engine)
-    yield store
-    await redis.aclose()
 
 
 @pytest.fixture

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import fakeredis
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.domain import Access, Promocodes
 from hotstore.errors import InvalidInput, PromocodeRejected
-from hotstore.settings import Settings
 from hotstore.store import HotStore
 from persistence.enums import PromocodeType
 
@@ -21,14 +17,6 @@ NOW = datetime(2026, 2, 1, tzinfo=UTC)
 
 def clock() -> datetime:
     return NOW
-
-
-@pytest.fixture
-async def store(sql_engine: AsyncEngine, sql_url: str, namespace: str) -> AsyncIterator[HotStore]:
-    redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
-    store = await HotStore.open(Settings(database_url=sql_url, namespace=namespace), redis=redis, engine=sql_engine)
-    yield store
-    await redis.aclose()
 
 
 @pytest.fixture

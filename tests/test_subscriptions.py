@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import fakeredis
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.domain import Access
 from hotstore.errors import InsufficientAccess, InvalidInput
-from hotstore.settings import Settings
 from hotstore.store import HotStore
 from persistence.engine import sessionmaker_for
 from persistence.enums import FreeTrainingSource, SubscriptionType
@@ -28,14 +25,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-async def store(sql_engine: AsyncEngine, sql_url: str, namespace: str) -> AsyncIterator[HotStore]:
-    redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
-    store = await HotStore.open(Settings(database_url=sql_url, namespace=namespace), redis=redis, engine=sql_engine)
-    yield store
-    await redis.aclose()
 
 
 @pytest.fixture

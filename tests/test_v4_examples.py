@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from conftest import v4_process
 
 from hotstore.compat import DatabaseService
-from hotstore.redis_client import connect
-from hotstore.settings import Settings
-from persistence import close_db, get_session, init_db
+from persistence import get_session
 from persistence.repositories import UserRepository
 
 # ---------------------------------------------------------------- the document's examples, verbatim
@@ -147,22 +146,8 @@ async def v4_bot(
     sql_url: str, redis_url: str | None, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[None]:
     """What a v4 bot's main() does: configure by environment, ``init_db()``, and ``close_db()`` at the end."""
-    monkeypatch.setenv("DATABASE_URL", sql_url)
-    monkeypatch.setenv("HOTSTORE_NAMESPACE", namespace)
-    monkeypatch.delenv("BOT_NAME", raising=False)
-    if redis_url is None:
-        monkeypatch.delenv("REDIS_URL", raising=False)
-    else:
-        monkeypatch.setenv("REDIS_URL", redis_url)
-    await init_db()
-    try:
+    async with v4_process(monkeypatch, sql_url, redis_url, namespace, bot_name=None):
         yield
-    finally:
-        await close_db()
-        redis = connect(Settings.from_env())
-        async for key in redis.scan_iter(match="{" + namespace + "}*", count=1000):
-            await redis.delete(key)
-        await redis.aclose()
 
 
 pytestmark = pytest.mark.usefixtures("v4_bot")
