@@ -49,6 +49,15 @@ def check_optional_text(name: str, value: object, *, max_length: int = 255) -> s
     return value
 
 
+def check_text(name: str, value: object, *, max_length: int) -> str:
+    """A non-empty ``str`` of at most ``max_length`` characters without NUL (names, codes, provider ids)."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a str, not {type(value).__name__}: {value!r}")
+    if not 1 <= len(value) <= max_length or "\x00" in value:
+        raise InvalidInput(f"{name} must be 1-{max_length} characters without NUL: {value[:40]!r}")
+    return value
+
+
 def check_document(name: str, value: object) -> dict[str, Any]:
     """A JSON-compatible ``dict`` with ``str`` keys: what both msgpack (Redis) and JSON (SQL) can hold.
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hotstore.domain.base import DomainService
-from hotstore.errors import InsufficientAccess
+from hotstore.errors import InsufficientAccess, InvalidInput
 from hotstore.validation import check_telegram_id
 from persistence.enums import FreeTrainingSource, SubscriptionType
 from persistence.models import Subscription
@@ -60,6 +60,8 @@ class Access(DomainService):
     async def add_free_trainings(self, telegram_id: int, counts: Mapping[FreeTrainingSource | str, int]) -> int:
         """Add free trainings from one or several sources at once; returns the user's total left."""
         check_telegram_id(telegram_id)
+        if not isinstance(counts, Mapping):
+            raise InvalidInput(f"counts must be a mapping of source to count, not {type(counts).__name__}")
         async with self.transaction() as session:
             user_id = await ensure_user_id(session, telegram_id)
             repo = FreeTrainingRepository(session)

@@ -6,7 +6,7 @@ from typing import Any
 
 from hotstore.domain.base import DomainService
 from hotstore.keys import check_bot_name
-from hotstore.validation import check_document, check_telegram_id
+from hotstore.validation import check_document, check_telegram_id, check_text
 from persistence.repositories.badges import BadgeRepository, check_badge_type
 from persistence.upsert import ensure_user_id
 
@@ -26,7 +26,8 @@ class Badges(DomainService):
         """
         check_telegram_id(telegram_id)
         bot = self._bot(bot_name)
-        document = check_document("metadata", metadata or {})
+        document = check_document("metadata", {} if metadata is None else metadata)
+        check_text("badge_type", badge_type, max_length=100)
         async with self.transaction() as session:
             check_badge_type(badge_type)
             user_id = await ensure_user_id(session, telegram_id)
@@ -51,6 +52,7 @@ class Badges(DomainService):
     async def has(self, telegram_id: int, badge_type: str, *, bot_name: str | None = None) -> bool:
         """Whether the user holds the badge, in ``bot_name`` or (``None``) in any bot."""
         check_telegram_id(telegram_id)
+        check_text("badge_type", badge_type, max_length=100)
         bot = None if bot_name is None else check_bot_name(bot_name)
         async with self.transaction() as session:
             return await BadgeRepository(session).has_badge(telegram_id, badge_type, bot)

@@ -26,7 +26,7 @@ from hotstore.errors import HotstoreError, NotFound
 from hotstore.keys import check_bot_name
 from hotstore.redis_client import reachable
 from hotstore.scripts import source
-from hotstore.validation import check_document, check_optional_text, check_page, check_telegram_id
+from hotstore.validation import check_document, check_int, check_optional_text, check_page, check_telegram_id
 from persistence.repositories.history import TrainingHistoryRepository
 from persistence.repositories.subscriptions import Clock
 from persistence.upsert import ensure_user_id
@@ -35,6 +35,12 @@ if TYPE_CHECKING:
     from hotstore.store import HotStore
 
 _MISS = b"MISS"
+_INT32_MAX = 2**31 - 1
+
+
+def _check_score(total_score: object) -> int:
+    """A training's score: an int within the ``training_history.total_score`` column (int32)."""
+    return check_int("total_score", total_score, low=-_INT32_MAX - 1, high=_INT32_MAX)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,10 @@ class TrainingHistory(DomainService):
             )
         }
         check_optional_text("scenario_name", scenario_name)
+        _check_score(total_score)
+        for name, count in (("clarity_level", clarity_level), ("question_count", question_count),
+                            ("contextual_questions", contextual_questions)):
+            check_int(name, count, low=0, high=_INT32_MAX)
         bot = check_bot_name(self.store.settings.bot_name if bot_name is None else bot_name)
         async with self.transaction() as session:
             user_id = await ensure_user_id(session, telegram_id)
@@ -100,7 +110,11 @@ class TrainingHistory(DomainService):
         """Count history row ``history_id`` in the user's hot counters, once however often it is called.
 
         If the user is not in Redis it is loaded from SQL first (read-through), then the script runs again.
+        Arguments are checked before the script runs: a malformed one raises InvalidInput and writes nothing.
         """
+        check_telegram_id(telegram_id)
+        check_int("history_id", history_id, low=1, high=c.INT64_MAX)
+        _check_score(total_score)
         reply = await self._run(telegram_id, history_id, total_score)
         if reply[0] == _MISS:
             if await self.store.get_user(telegram_id) is None:

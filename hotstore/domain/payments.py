@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotstore.domain.base import DomainService
-from hotstore.validation import check_telegram_id
+from hotstore.validation import check_optional_text, check_telegram_id, check_text
 from persistence.enums import PaymentStatus
 from persistence.models import Payment
 from persistence.repositories.payments import PaymentRepository
@@ -17,6 +17,17 @@ from persistence.tariffs import TariffCatalog
 
 if TYPE_CHECKING:
     from hotstore.store import HotStore
+
+
+# Free-text fields of a payment (TEXT columns): bounded so a runaway payload is refused, not stored.
+MAX_DESCRIPTION = 4096
+MAX_METADATA = 64 * 1024
+
+
+def _check_key(provider: object, payment_id: object) -> None:
+    """(provider, payment_id) as the columns hold them, checked before any SQL (a wrong type is InvalidInput)."""
+    check_text("provider", provider, max_length=50)
+    check_text("payment_id", payment_id, max_length=255)
 
 
 class Payments(DomainService):
@@ -47,6 +58,11 @@ class Payments(DomainService):
     ) -> Payment:
         """Record a PENDING payment (idempotent by (provider, payment_id)); the user is created if absent."""
         check_telegram_id(telegram_id)
+        _check_key(provider, payment_id)
+        check_text("tariff", tariff, max_length=50)
+        check_text("currency", currency, max_length=3)
+        check_optional_text("description", description, max_length=MAX_DESCRIPTION)
+        check_optional_text("metadata", metadata, max_length=MAX_METADATA)
         async with self.transaction() as session:
             return await self._repo(session).record(
                 telegram_id,
@@ -60,25 +76,30 @@ class Payments(DomainService):
             )
 
     async def get(self, provider: str, payment_id: str) -> Payment | None:
+        _check_key(provider, payment_id)
         async with self.transaction() as session:
             return await self._repo(session).get(provider, payment_id)
 
     async def complete(self, provider: str, payment_id: str) -> Payment:
         """PENDING → COMPLETED, granting the tariff once; a repeat returns the payment, changing nothing."""
+        _check_key(provider, payment_id)
         async with self.transaction() as session:
             return await self._repo(session).complete(provider, payment_id)
 
     async def fail(self, provider: str, payment_id: str) -> Payment:
         """PENDING → FAILED."""
+        _check_key(provider, payment_id)
         async with self.transaction() as session:
             return await self._repo(session).fail(provider, payment_id)
 
     async def refund(self, provider: str, payment_id: str) -> Payment:
         """COMPLETED → REFUNDED, revoking the days or credits the completion granted (never below 0)."""
+        _check_key(provider, payment_id)
         async with self.transaction() as session:
             return await self._repo(session).refund(provider, payment_id)
 
     async def set_status(self, provider: str, payment_id: str, status: PaymentStatus | str) -> Payment:
         """Apply a status a webhook reports; raises :class:`~hotstore.errors.InvalidTransition` if not allowed."""
+        _check_key(provider, payment_id)
         async with self.transaction() as session:
             return await self._repo(session).set_status(provider, payment_id, status)
