@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from hotstore import constants as c
 from hotstore.codec import decode_documents
+from persistence.models import v4_user_dict
 
 
 def _ms_to_datetime(ms: int) -> datetime:
@@ -67,18 +68,7 @@ class UserState:
 
     def to_dict(self) -> dict[str, Any]:
         """v4's ``User.to_dict()``: no ``total_score``, timestamps as ISO strings."""
-        return {
-            "id": self.id,
-            "telegram_id": self.telegram_id,
-            "username": self.username,
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "total_xp": self.total_xp,
-            "level": self.level,
-            "total_trainings": self.total_trainings,
-            "registration_date": self.registration_date.isoformat(),
-            "last_activity": self.last_activity.isoformat(),
-        }
+        return v4_user_dict(self)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -58,6 +58,47 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+class V4UserFields(Protocol):
+    """What v4's user dict is made of: a :class:`User` row, or the hot store's ``hotstore.state.UserState``."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def telegram_id(self) -> int: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def first_name(self) -> str | None: ...
+    @property
+    def last_name(self) -> str | None: ...
+    @property
+    def total_xp(self) -> int: ...
+    @property
+    def level(self) -> int: ...
+    @property
+    def total_trainings(self) -> int: ...
+    @property
+    def registration_date(self) -> datetime | None: ...
+    @property
+    def last_activity(self) -> datetime | None: ...
+
+
+def v4_user_dict(user: V4UserFields) -> dict[str, Any]:
+    """v4's ``User.to_dict()`` shape, wherever the user comes from: no ``total_score``, timestamps as ISO strings."""
+    return {
+        "id": user.id,
+        "telegram_id": user.telegram_id,
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "total_xp": user.total_xp,
+        "level": user.level,
+        "total_trainings": user.total_trainings,
+        "registration_date": _iso(user.registration_date),
+        "last_activity": _iso(user.last_activity),
+    }
+
+
 class User(Base):
     """One row per Telegram id, shared by every bot: names, cross-bot XP and level, counters."""
 
@@ -78,18 +119,7 @@ class User(Base):
 
     def to_dict(self) -> dict[str, Any]:
         """v4's shape: no ``total_score``, timestamps as ISO strings."""
-        return {
-            "id": self.id,
-            "telegram_id": self.telegram_id,
-            "username": self.username,
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "total_xp": self.total_xp,
-            "level": self.level,
-            "total_trainings": self.total_trainings,
-            "registration_date": _iso(self.registration_date),
-            "last_activity": _iso(self.last_activity),
-        }
+        return v4_user_dict(self)
 
 
 class UserBadge(Base):
