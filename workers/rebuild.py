@@ -21,12 +21,14 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVarTuple
 
 import redis.asyncio as aioredis
-from sqlalchemy import select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import InstrumentedAttribute
 
 from hotstore import constants as c
 from hotstore.keys import KeyScheme, board_member
@@ -35,6 +37,7 @@ from persistence.models import BotSession, User
 from workers.scripts import WorkerScripts
 
 log = logging.getLogger(__name__)
+_Cols = TypeVarTuple("_Cols")
 
 
 @dataclass
@@ -108,51 +111,47 @@ class _BoardBuilder:
 
     async def build_global(self, engine: AsyncEngine, chunk: int) -> dict[str, int]:
         temp = self.keys.temp_board(f"{self.token}:g")
-        count, last_id = 0, 0
-        while True:
-            stmt = (
-                select(User.id, User.telegram_id, User.total_xp)
-                .where(User.id > last_id, User.total_xp > 0)
-                .order_by(User.id)
-                .limit(chunk)
-            )
-            async with engine.connect() as conn:
-                rows = (await conn.execute(stmt)).all()
-            if not rows:
-                break
-            last_id = rows[-1][0]
+        count = 0
+        query = select(User.id, User.telegram_id, User.total_xp).where(User.total_xp > 0)
+        async for rows in self._chunks(engine, query, User.id, chunk):
             count += await self._add(temp, ((self.keys.user(tg), tg, xp) for _, tg, xp in rows))
-            await self.renew()
         await self.scripts.run("rebuild_swap", [temp, self.keys.global_board], [])
         return {self.keys.global_board: count}
 
     async def build_bots(self, engine: AsyncEngine, chunk: int) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
         temps: dict[str, str] = {}
-        last_id = 0
-        while True:
-            stmt = (
-                select(BotSession.id, BotSession.bot_name, User.telegram_id, BotSession.xp)
-                .join(User, User.id == BotSession.user_id)
-                .where(BotSession.id > last_id, BotSession.xp > 0)
-                .order_by(BotSession.id)
-                .limit(chunk)
-            )
-            async with engine.connect() as conn:
-                rows = (await conn.execute(stmt)).all()
-            if not rows:
-                break
-            last_id = rows[-1][0]
+        query = (
+            select(BotSession.id, BotSession.bot_name, User.telegram_id, BotSession.xp)
+            .join(User, User.id == BotSession.user_id)
+            .where(BotSession.xp > 0)
+        )
+        async for rows in self._chunks(engine, query, BotSession.id, chunk):
             by_bot: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
             for _, bot, tg, xp in rows:
                 by_bot[bot].append((self.keys.session(bot, tg), tg, xp))
             for bot, members in by_bot.items():
                 temp = temps.setdefault(bot, self.keys.temp_board(f"{self.token}:b:{bot}"))
                 counts[self.keys.bot_board(bot)] += await self._add(temp, members)
-            await self.renew()
         for bot, temp in temps.items():
             await self.scripts.run("rebuild_swap", [temp, self.keys.bot_board(bot)], [])
         return dict(counts)
+
+    async def _chunks(
+        self, engine: AsyncEngine, query: Select[int, *_Cols], id_column: InstrumentedAttribute[int], chunk: int
+    ) -> AsyncIterator[Sequence[Row[int, *_Cols]]]:
+        """``query``'s rows, ``chunk`` at a time in ``id_column`` order (keyset pagination: ``id_column`` comes
+        first in each row), one short SQL connection per chunk; the lease is renewed after each chunk is used."""
+        last_id = 0
+        while True:
+            stmt = query.where(id_column > last_id).order_by(id_column).limit(chunk)
+            async with engine.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+            if not rows:
+                return
+            last_id = rows[-1][0]
+            yield rows
+            await self.renew()
 
     async def _add(self, temp: str, members: Iterable[tuple[str, int, int]]) -> int:
         """Add (hash key, telegram id, SQL score) triples to ``temp``, hot scores winning."""
