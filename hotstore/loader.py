@@ -87,6 +87,12 @@ async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         raise StoreUnavailable(f"SQL database unreachable: {exc}") from exc
 
 
+async def _ensure_user(conn: AsyncConnection, telegram_id: int, profile: Profile) -> int:
+    """Insert the user's row with ``profile``'s names if absent (race-free); the row's id."""
+    return await ensure_user_id(conn, telegram_id, username=profile.username,
+                                first_name=profile.first_name, last_name=profile.last_name)
+
+
 async def _user_row(conn: AsyncConnection, telegram_id: int) -> User | None:
     result = await conn.execute(select(User.__table__).where(User.telegram_id == telegram_id))
     row = result.mappings().one_or_none()
@@ -97,8 +103,7 @@ async def load_user(engine: AsyncEngine, telegram_id: int, *, create: bool, prof
     """The user's hash fields from SQL; the row is inserted first when ``create``. None if absent."""
     async with _transaction(engine) as conn:
         if create:
-            await ensure_user_id(conn, telegram_id, username=profile.username,
-                                 first_name=profile.first_name, last_name=profile.last_name)
+            await _ensure_user(conn, telegram_id, profile)
         row = await _user_row(conn, telegram_id)
     return user_fields(row) if row is not None else None
 
@@ -110,8 +115,7 @@ async def load_session(
     (a new session gets v4's default documents). None if either row is absent and not created."""
     async with _transaction(engine) as conn:
         if create:
-            user_id = await ensure_user_id(conn, telegram_id, username=profile.username,
-                                           first_name=profile.first_name, last_name=profile.last_name)
+            user_id = await _ensure_user(conn, telegram_id, profile)
             insert = insert_for(conn.dialect.name, BotSession).values(
                 user_id=user_id, bot_name=bot_name, session_data=default_session(), stats_data=default_stats()
             )
