@@ -23,15 +23,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotstore import runtime
-from hotstore.constants import DEFAULT_BOT_NAME, ENV_BOT_NAME, LUA_EXACT_INT
+from hotstore.constants import DEFAULT_BOT_NAME, ENV_BOT_NAME, LUA_EXACT_INT, MAX_XP_DELTA
 from hotstore.defaults import default_session
+from hotstore.domain.base import translated_errors
 from hotstore.errors import InvalidInput
 from hotstore.keys import check_bot_name
+from hotstore.levels import LevelTable
 from hotstore.profile import UNSET, ProfileArg
 from hotstore.redis_client import reachable
 from hotstore.scripts import source
 from hotstore.store import BotStore, HotStore, now_ms
-from hotstore.validation import check_document, check_int, check_page, check_telegram_id
+from hotstore.validation import (
+    check_document,
+    check_int,
+    check_optional_text,
+    check_page,
+    check_telegram_id,
+    check_text,
+)
 from persistence.enums import FreeTrainingSource, SubscriptionType
 from persistence.models import User
 from persistence.repositories.badges import BadgeRepository
@@ -41,6 +50,7 @@ from persistence.repositories.subscriptions import SubscriptionRepository
 _NO_LEVEL_UP = {"leveled_up": False, "old_level": 1, "new_level": 1, "total_xp": 0}
 _MISS = b"MISS"
 _READ_ATTEMPTS = 3
+_INT32_MAX = 2**31 - 1
 
 
 def _name(value: str | None) -> ProfileArg:
@@ -65,13 +75,23 @@ def scenario_session(scenario_config: Mapping[str, Any] | None) -> dict[str, Any
     return session
 
 
+def _section(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """``config[name]`` as a mapping (absent or empty → ``{}``); anything else is a malformed scenario."""
+    value = config.get(name) or {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"scenario_config[{name!r}] must be a dict, not {type(value).__name__}")
+    return value
+
+
 def _question_ids(config: Mapping[str, Any]) -> list[str]:
     types = config.get("question_types")
     if isinstance(types, Mapping):
         return [str(qid) for qid in types]
     if isinstance(types, Sequence) and not isinstance(types, str):
         return [str(t.get("id")) if isinstance(t, Mapping) else str(t) for t in types]
-    weights = (config.get("scoring") or {}).get("question_weights") or {}
+    weights = _section(config, "scoring").get("question_weights") or {}
+    if not isinstance(weights, Mapping):
+        raise InvalidInput(f"scenario_config['scoring']['question_weights'] must be a dict: {weights!r}")
     return [str(qid) for qid in weights if qid != "contextual_bonus"]
 
 
@@ -79,7 +99,10 @@ def scenario_levels(scenario_config: Mapping[str, Any] | None) -> list[Mapping[s
     """``scenario_config['ranking']['levels']`` (v4's levels config), or ``[]``."""
     if not scenario_config:
         return []
-    levels = (scenario_config.get("ranking") or {}).get("levels") or []
+    if not isinstance(scenario_config, Mapping):
+        raise InvalidInput(f"scenario_config must be a dict or None, not {type(scenario_config).__name__}")
+    levels = _section(scenario_config, "ranking").get("levels") or []
+    LevelTable.from_config(levels)  # malformed levels are refused here, before anything is written
     return list(levels)
 
 
@@ -98,7 +121,8 @@ class DatabaseService:
     @asynccontextmanager
     async def _sql(self) -> AsyncIterator[AsyncSession]:
         store = await self._store()
-        async with AsyncSession(store.engine, expire_on_commit=False) as session, session.begin():
+        async with translated_errors(), AsyncSession(store.engine, expire_on_commit=False) as session, \
+                session.begin():
             yield session
 
     # ------------------------------------------------------------------ sessions
@@ -133,6 +157,8 @@ class DatabaseService:
     ) -> dict[str, Any]:
         """Add XP atomically: ``{leveled_up, old_level, new_level, total_xp}``; v4's zeros for an unknown user."""
         check_telegram_id(telegram_id)
+        check_int("xp_to_add", xp_to_add, low=-MAX_XP_DELTA, high=MAX_XP_DELTA)
+        LevelTable.from_config(levels_config)  # checked even for an unknown user: malformed is InvalidInput
         store = await self._store()
         if await store.get_user(telegram_id) is None:
             return dict(_NO_LEVEL_UP)
@@ -224,6 +250,7 @@ class DatabaseService:
     async def award_badge(self, telegram_id: int, badge_type: str, metadata: dict[str, Any] | None = None) -> bool:
         """Award a badge in this bot: True if new, False if already held here or the user is unknown."""
         check_telegram_id(telegram_id)
+        check_text("badge_type", badge_type, max_length=100)
         metadata = None if metadata is None else check_document("metadata", metadata)
         async with self._sql() as session:
             user_id = await _user_id(session, telegram_id)
@@ -289,6 +316,11 @@ class DatabaseService:
     ) -> bool:
         """Record a finished training (no counters touched, as v4); False for an unknown user."""
         check_telegram_id(telegram_id)
+        check_int("total_score", total_score, low=-_INT32_MAX - 1, high=_INT32_MAX)
+        for name, count in (("clarity_level", clarity_level), ("question_count", question_count),
+                            ("contextual_questions", contextual_questions)):
+            check_int(name, count, low=0, high=_INT32_MAX)
+        check_optional_text("scenario_name", scenario_name)
         counts, case, snapshot = (
             None if doc is None else check_document(name, doc)
             for name, doc in (("per_type_counts", per_type_counts), ("case_data", case_data),

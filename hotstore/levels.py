@@ -26,8 +26,10 @@ class LevelTable:
     @classmethod
     def from_config(cls, config: Iterable[Mapping[str, Any]] | None) -> LevelTable:
         """Build from v4's ``levels_config`` (``None`` or ``[]`` → default formula)."""
-        if not config:
+        if config is None:
             return cls()
+        if isinstance(config, (str, bytes, Mapping)) or not isinstance(config, Iterable):
+            raise InvalidInput(f"levels_config must be a list of dicts or None, not {type(config).__name__}")
         pairs: list[tuple[int, int]] = []
         for entry in config:
             if not isinstance(entry, Mapping):

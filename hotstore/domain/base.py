@@ -29,6 +29,25 @@ if TYPE_CHECKING:
     from hotstore.store import HotStore
 
 
+@asynccontextmanager
+async def translated_errors() -> AsyncIterator[None]:
+    """Re-raise what the repositories and the driver raise as :mod:`hotstore.errors` (one hierarchy to catch)."""
+    try:
+        yield
+    except HotstoreError:
+        raise
+    except PromocodeError as exc:
+        raise PromocodeRejected(exc.code, exc.reason) from exc
+    except InvalidPaymentTransition as exc:
+        raise InvalidTransition(str(exc)) from exc
+    except (OperationalError, InterfaceError, OSError) as exc:
+        raise StoreUnavailable(f"SQL database unreachable: {exc}") from exc
+    except LookupError as exc:
+        raise NotFound(str(exc)) from exc
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
 class DomainService:
     """Base of the durable services: ``Service(store)``, each call its own transaction."""
 
@@ -40,18 +59,5 @@ class DomainService:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One SQL transaction: committed on success, rolled back (nothing changed) on any error."""
-        try:
-            async with self._sessions.begin() as session:
-                yield session
-        except HotstoreError:
-            raise
-        except PromocodeError as exc:
-            raise PromocodeRejected(exc.code, exc.reason) from exc
-        except InvalidPaymentTransition as exc:
-            raise InvalidTransition(str(exc)) from exc
-        except (OperationalError, InterfaceError, OSError) as exc:
-            raise StoreUnavailable(f"SQL database unreachable: {exc}") from exc
-        except LookupError as exc:
-            raise NotFound(str(exc)) from exc
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from exc
+        async with translated_errors(), self._sessions.begin() as session:
+            yield session
