@@ -53,7 +53,7 @@ documents = st.none() | st.dictionaries(st.text(max_size=4), json_ish, max_size=
 amounts = st.sampled_from(["1.001", "0.005", "-1", "1e400", "abc", "", "NaN", "Infinity", "10" * 20]) | st.floats() \
     | st.just(Decimal("1.001")) | st.just(Decimal("sNaN")) | st.integers(min_value=10**15) | anything
 tariffs = st.sampled_from(["month", "nope", "MONTH", ""]) | texts
-enums = st.sampled_from(["month", "year", "credits", "trainings", "free_month", "referral", "promocode", "bonus",
+enums = st.sampled_from(["month", "year", "credits", "trainings", "free_month", "referral", "promocode", "admin",
                          "completed", "pending", "refunded", "failed", "bogus", ""]) | anything
 datetimes = st.none() | st.datetimes() | st.just(datetime(2000, 1, 1, tzinfo=UTC)) | anything
 
@@ -207,9 +207,9 @@ MALFORMED: list[tuple[str, Call]] = [
     ("grant bool credits", lambda s: Access(s).grant_subscription(KNOWN, "credits", credits=True)),
     ("grant to new user, bad type", lambda s: Access(s).grant_subscription(99, "weekly")),
     ("free trainings unknown source", lambda s: Access(s).add_free_trainings(KNOWN, {"lottery": 1})),
-    ("free trainings negative", lambda s: Access(s).add_free_trainings(KNOWN, {"bonus": -1})),
-    ("free trainings not a mapping", lambda s: Access(s).add_free_trainings(KNOWN, [("bonus", 1)])),  # type: ignore[arg-type]
-    ("free trainings new user, bad count", lambda s: Access(s).add_free_trainings(99, {"bonus": 0})),
+    ("free trainings negative", lambda s: Access(s).add_free_trainings(KNOWN, {"admin": -1})),
+    ("free trainings not a mapping", lambda s: Access(s).add_free_trainings(KNOWN, [("admin", 1)])),  # type: ignore[arg-type]
+    ("free trainings new user, bad count", lambda s: Access(s).add_free_trainings(99, {"admin": 0})),
     ("check id str", lambda s: Access(s).check("11")),  # type: ignore[arg-type]
     ("promo unknown type", lambda s: Promocodes(s).create("x", "gold", 1)),
     ("promo negative value", lambda s: Promocodes(s).create("x", "credits", -1)),
