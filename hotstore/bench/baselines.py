@@ -13,9 +13,9 @@ from sqlalchemy.engine import make_url
 
 from hotstore.bench.counting import RoundTrips, count_sql, counting_redis
 from hotstore.bench.floor import FloorPath, fill_floor
-from hotstore.bench.report import FLOOR, V4_SQLITE
+from hotstore.bench.report import FLOOR
 from hotstore.bench.v4_baseline import V4Database, V4Path, seed_sql
-from hotstore.bench.workload import Contender, RunResult, Workload, run_path
+from hotstore.bench.workload import Contender, RunResult, Workload
 from hotstore.keys import KeyScheme
 from persistence.engine import create_engine, database_url
 from persistence.models import Base
@@ -60,24 +60,31 @@ async def prepare_database(url: str, workload: Workload) -> None:
         await engine.dispose()
 
 
-async def run_v4(name: str, url: str, workload: Workload) -> RunResult:
-    """The v4 row on the prepared database at ``url``."""
+@asynccontextmanager
+async def v4_contender(name: str, url: str) -> AsyncIterator[Contender]:
+    """The v4 way on the prepared database at ``url``; notes the "database is locked" retries of each run."""
     engine = create_engine(url)
+    counter = RoundTrips()
+    count_sql(engine, counter)
+    db = V4Database(engine)
+    seen = {"retries": 0}
+
+    def note(_result: RunResult) -> str:
+        retries, seen["retries"] = db.retries - seen["retries"], db.retries
+        return f"{retries} 'database is locked' retries" if retries else ""
+
     try:
-        counter = RoundTrips()
-        count_sql(engine, counter)
-        db = V4Database(engine)
-        result = await run_path(name, V4Path(db), workload, counter)
-        result.retries = db.retries
-        return result
+        yield Contender(name, V4Path(db), counter, note)
     finally:
         await engine.dispose()
 
 
-async def run_v4_sqlite(workload: Workload) -> RunResult:
+@asynccontextmanager
+async def prepared_sqlite(workload: Workload) -> AsyncIterator[str]:
+    """A SQLite file with the tables and the workload's users and sessions."""
     async with sqlite_database() as url:
         await prepare_database(url, workload)
-        return await run_v4(V4_SQLITE, url, workload)
+        yield url
 
 
 @asynccontextmanager

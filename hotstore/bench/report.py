@@ -111,10 +111,11 @@ def board_table(board: BoardReport, what: str = "members (pipelined ZADD batches
     return "\n".join(lines)
 
 
-def workload_line(workload: Workload) -> str:
+def workload_line(workload: Workload, rounds: int = 1) -> str:
     return (
-        f"workload: {workload.messages:,} messages (get + save + add XP), {workload.users:,} users, "
-        f"{workload.bots} bots, concurrency {workload.concurrency}, one process"
+        f"workload: {workload.users:,} users, {workload.bots} bots, concurrency {workload.concurrency}, one process; "
+        f"every row runs {rounds} interleaved rounds of {workload.messages:,} messages (get + save + add XP), "
+        "its fastest round is shown"
     )
 
 

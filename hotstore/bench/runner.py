@@ -17,7 +17,15 @@ from dataclasses import dataclass
 
 from hotstore.bench import baselines, hotstore_runs, leaderboard_scale
 from hotstore.bench.machine import describe_machine
-from hotstore.bench.report import V4_POSTGRES, board_speedups, board_table, throughput_table, verdicts, workload_line
+from hotstore.bench.report import (
+    V4_POSTGRES,
+    V4_SQLITE,
+    board_speedups,
+    board_table,
+    throughput_table,
+    verdicts,
+    workload_line,
+)
 from hotstore.bench.workload import Contender, RunResult, Workload, run_rounds
 
 REDIS_ROWS = frozenset({"floor", "facade", "native", "autopipeline"})
@@ -42,7 +50,7 @@ def parse(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(prog="hotstore bench", description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--bots", type=int, default=2)
-    parser.add_argument("--messages", type=int, default=10_000, help="messages per row (get + save + add XP)")
+    parser.add_argument("--messages", type=int, default=4_000, help="messages per row and round (get + save + add XP)")
     parser.add_argument("--concurrency", type=int, default=32, help="asyncio tasks")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or DEFAULT_REDIS)
     parser.add_argument(
@@ -52,7 +60,7 @@ def parse(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL row; hotstore reads SQLite")
     parser.add_argument("--only", default=",".join(ROWS), help=f"comma list of rows: {','.join(ROWS)}")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the Redis rows (best kept)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every row (best kept)")
     parser.add_argument("--board-users", type=int, default=1_000_000, help="members of the board at scale")
     parser.add_argument("--board-calls", type=int, default=200, help="calls per leaderboard read")
     parser.add_argument("--v4-board-calls", type=int, default=10, help="calls per v4 leaderboard query (slow)")
@@ -80,51 +88,62 @@ async def sql_for_hotstore(options: Options) -> AsyncIterator[str]:
         yield url
 
 
-async def run_redis_rows(options: Options, url: str) -> tuple[list[RunResult], dict[str, float]]:
-    """Floor, facade, native and auto-pipelined rows, interleaved in rounds; also the memory of one user."""
-    wanted = options.rows & REDIS_ROWS
-    if not wanted:
-        return [], {}
+async def open_contenders(
+    options: Options, url: str, stack: AsyncExitStack, memory: dict[str, float]
+) -> list[Contender]:
+    """Every selected throughput row, ready to run (databases seeded, namespaces filled and warmed).
+
+    ``memory`` receives the Redis memory of one user's hashes when the stack closes (before the namespace goes).
+    """
+    wanted, workload = options.rows, options.workload
+    contenders: list[Contender] = []
+    if "v4-pg" in wanted and options.postgres_url:
+        contenders.append(await stack.enter_async_context(baselines.v4_contender(V4_POSTGRES, url)))
+    if "v4-sqlite" in wanted:
+        sqlite_url = await stack.enter_async_context(baselines.prepared_sqlite(workload))
+        contenders.append(await stack.enter_async_context(baselines.v4_contender(V4_SQLITE, sqlite_url)))
+    if "floor" in wanted:
+        contenders.append(await stack.enter_async_context(baselines.floor_contender(options.redis_url, workload)))
+    if not wanted & {"facade", "native", "autopipeline"}:
+        return contenders
     namespace = f"bench{uuid.uuid4().hex[:10]}"
-    async with AsyncExitStack() as stack:
-        contenders: list[Contender] = []
-        if "floor" in wanted:
-            contenders.append(
-                await stack.enter_async_context(baselines.floor_contender(options.redis_url, options.workload))
-            )
-        rig = await stack.enter_async_context(hotstore_runs.hot_rig(options.redis_url, url, namespace))
-        stack.push_async_callback(baselines.delete_namespace, rig.store.redis, rig.store.keys)
-        progress("warming the hotstore namespace (every user and session read through from SQL, untimed)")
-        await hotstore_runs.warm_namespace(rig, options.workload)
-        if "facade" in wanted:
-            contenders.append(hotstore_runs.facade_contender(rig, options.workload))
-        if "native" in wanted:
-            contenders.append(hotstore_runs.native_contender(rig))
-        if "autopipeline" in wanted:
-            auto = await stack.enter_async_context(
-                hotstore_runs.hot_rig(options.redis_url, url, namespace, autopipeline=True)
-            )
-            contenders.append(hotstore_runs.autopipeline_contender(auto))
-        progress(f"Redis rows: {', '.join(c.name for c in contenders)}, {options.rounds} interleaved rounds")
-        rows = await run_rounds(contenders, options.workload, options.rounds)
-        return rows, await leaderboard_scale.entity_memory(rig.store, options.workload)
-    raise AssertionError("unreachable")
+    rig = await stack.enter_async_context(hotstore_runs.hot_rig(options.redis_url, url, namespace))
+    stack.push_async_callback(baselines.delete_namespace, rig.store.redis, rig.store.keys)
+    progress("warming the hotstore namespace (every user and session read through from SQL, untimed)")
+    await hotstore_runs.warm_namespace(rig, workload)
+    if "facade" in wanted:
+        contenders.append(hotstore_runs.facade_contender(rig, workload))
+    if "native" in wanted:
+        contenders.append(hotstore_runs.native_contender(rig))
+    if "autopipeline" in wanted:
+        auto = await stack.enter_async_context(
+            hotstore_runs.hot_rig(options.redis_url, url, namespace, autopipeline=True)
+        )
+        contenders.append(hotstore_runs.autopipeline_contender(auto))
+
+    async def remember_memory() -> None:
+        memory.update(await leaderboard_scale.entity_memory(rig.store, workload))
+
+    stack.push_async_callback(remember_memory)
+    return contenders
 
 
 async def run_all(options: Options) -> str:
-    """Run the selected rows; returns the whole report as text."""
+    """Run the selected rows, interleaved in rounds, then the leaderboards; returns the whole report."""
     rows: list[RunResult] = []
     memory: dict[str, float] = {}
-    async with sql_for_hotstore(options) as url:
-        if "v4-pg" in options.rows and options.postgres_url:
-            progress("v4 way on PostgreSQL")
-            rows.append(await baselines.run_v4(V4_POSTGRES, url, options.workload))
-        if "v4-sqlite" in options.rows:
-            progress("v4 way on SQLite")
-            rows.append(await baselines.run_v4_sqlite(options.workload))
-        redis_rows, memory = await run_redis_rows(options, url)
-        rows += redis_rows
-    parts = [await describe_machine(options.redis_url, options.postgres_url), workload_line(options.workload), ""]
+    async with sql_for_hotstore(options) as url, AsyncExitStack() as stack:
+        contenders = await open_contenders(options, url, stack, memory)
+        if contenders:
+            progress(
+                f"{len(contenders)} rows, {options.rounds} interleaved rounds: {', '.join(c.name for c in contenders)}"
+            )
+            rows = await run_rounds(contenders, options.workload, options.rounds)
+    parts = [
+        await describe_machine(options.redis_url, options.postgres_url),
+        workload_line(options.workload, options.rounds),
+        "",
+    ]
     if rows:
         parts += [throughput_table(rows), "", *verdicts(rows), ""]
     parts += await board_parts(options, memory)
