@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from hotstore import constants as c
+from hotstore.argtypes import number_arg
 from hotstore.errors import HotstoreError, InvalidInput
 from hotstore.settings import Settings
 
@@ -64,39 +65,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
-def telegram_id_arg(raw: str) -> int:
-    """An argparse type: a Telegram id inside int64."""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a Telegram id (an integer): {raw!r}") from None
-    if not c.INT64_MIN <= value <= c.INT64_MAX:
-        raise argparse.ArgumentTypeError(f"Telegram id outside int64: {raw!r}")
-    return value
-
-
-def _positive_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {raw!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {raw!r}")
-    return value
+# argparse types. telegram_id_arg: a Telegram id inside int64.
+telegram_id_arg = number_arg(int, lambda value: c.INT64_MIN <= value <= c.INT64_MAX,
+                             kind="a Telegram id (an integer)", refusal="Telegram id outside int64")
+_positive_int = number_arg(int, lambda value: value > 0, kind="an integer", refusal="must be positive")
+_positive_float = number_arg(float, lambda value: value > 0, kind="a number", refusal="must be positive")
 
 
 def _non_negative_int(raw: str) -> int:
     return 0 if raw.strip() == "0" else _positive_int(raw)
-
-
-def _positive_float(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {raw!r}")
-    return value
 
 
 # ---------------------------------------------------------------- commands

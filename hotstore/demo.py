@@ -20,12 +20,13 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from hotstore import constants as c
+from hotstore.argtypes import number_arg
 
 if TYPE_CHECKING:
     from hotstore.demo_traffic import Traffic
@@ -68,27 +69,13 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="random seed, for a reproducible run")
 
 
-def _bounded_int(low: int, high: int) -> argparse._ActionType:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {raw!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}: {raw!r}")
-        return value
-
-    return parse
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    return number_arg(int, lambda value: low <= value <= high, kind="an integer",
+                      refusal=f"must be between {low} and {high}")
 
 
-def _duration(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {raw!r}") from None
-    if not 0 < value <= 24 * 3600:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds: {raw!r}")
-    return value
+_duration = number_arg(float, lambda value: 0 < value <= 24 * 3600, kind="a number of seconds",
+                       refusal="must be between 0 and 86400 seconds")
 
 
 def run_demo_command(args: argparse.Namespace, settings: Settings) -> int:
