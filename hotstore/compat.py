@@ -26,7 +26,7 @@ from hotstore import runtime
 from hotstore.constants import DEFAULT_BOT_NAME, ENV_BOT_NAME, LUA_EXACT_INT, MAX_XP_DELTA
 from hotstore.defaults import default_session
 from hotstore.domain.base import translated_errors
-from hotstore.errors import InvalidInput
+from hotstore.errors import InvalidInput, NotFound
 from hotstore.keys import check_bot_name
 from hotstore.levels import LevelTable
 from hotstore.profile import UNSET, ProfileArg
@@ -159,10 +159,11 @@ class DatabaseService:
         check_telegram_id(telegram_id)
         check_int("xp_to_add", xp_to_add, low=-MAX_XP_DELTA, high=MAX_XP_DELTA)
         LevelTable.from_config(levels_config)  # checked even for an unknown user: malformed is InvalidInput
-        store = await self._store()
-        if await store.get_user(telegram_id) is None:
+        bot = await self._bot()
+        try:  # one round trip when warm; an unknown user is not created (v4's zeros)
+            return (await bot.add_xp(telegram_id, xp_to_add, levels=levels_config, create=False)).to_dict()
+        except NotFound:
             return dict(_NO_LEVEL_UP)
-        return (await store.bot(self.bot_name).add_xp(telegram_id, xp_to_add, levels=levels_config)).to_dict()
 
     async def update_user_stats_after_training(
         self,

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 from hotstore import constants as c
 from hotstore.codec import encode_document, encoded_size
 from hotstore.defaults import default_session, default_stats
-from hotstore.errors import InvalidInput
+from hotstore.errors import InvalidInput, NotFound
 from hotstore.keys import board_member, iso_week, session_member
 from hotstore.levels import LevelTable
-from hotstore.loader import LoadBlocks, Profile, load_session
+from hotstore.loader import LoadBlocks, Profile, load_session, load_user
 from hotstore.patch import build_patch
 from hotstore.profile import UNSET, ProfileArg, profile_for_insert, profile_ops
 from hotstore.state import LevelUp, PatchResult, SessionState, hash_fields
@@ -41,9 +41,16 @@ class BotStore:
         self.name = name
 
     def _session_loader(self, telegram_id: int, *, create: bool, profile: Profile,
-                        user_index: int | None, session_index: int) -> Any:
+                        user_index: int | None, session_index: int, create_session: bool = False) -> Any:
+        """The read-through loader of a script's MISS. ``create``: user and session are inserted if absent;
+        ``create_session`` (with ``create=False``): only the session, and only for a user that exists."""
         async def load() -> LoadBlocks | None:
             loaded = await load_session(self.store.engine, telegram_id, self.name, create=create, profile=profile)
+            if loaded is None and create_session:
+                # the user must exist; the session is created for a known user (as v4 had none to create)
+                if await load_user(self.store.engine, telegram_id, create=False, profile=profile) is None:
+                    return None
+                loaded = await load_session(self.store.engine, telegram_id, self.name, create=True, profile=profile)
             if loaded is None:
                 return None
             user, session = loaded
@@ -137,8 +144,12 @@ class BotStore:
         return plan.result(int(reply[1]), hash_fields(reply[2]))
 
     async def add_xp(self, telegram_id: int, amount: int, *,
-                     levels: LevelTable | Sequence[Mapping[str, Any]] | None = None) -> LevelUp:
+                     levels: LevelTable | Sequence[Mapping[str, Any]] | None = None, create: bool = True) -> LevelUp:
         """Award ``amount`` XP in this bot: user total, bot XP, level and the global/bot/weekly boards at once.
+
+        ``create=False``: an unknown user is not created; :class:`NotFound` is raised instead, and nothing is
+        written (a known user without a session in this bot gets one, as with ``create=True``). A warm call is
+        one round trip either way.
 
         The level is ``max(old, level_for(total))`` (``levels``: a :class:`LevelTable` or v4's levels_config;
         None → ``min(xp // 100 + 1, 100)``). Negative amounts take XP back (levels never go down); a total or
@@ -146,6 +157,8 @@ class BotStore:
         """
         check_telegram_id(telegram_id)
         check_int("amount", amount, low=-c.MAX_XP_DELTA, high=c.MAX_XP_DELTA)
+        if not isinstance(create, bool):
+            raise InvalidInput(f"create must be a bool: {create!r}")
         table = levels if isinstance(levels, LevelTable) else LevelTable.from_config(levels)
         keys = self.store.keys
         week = iso_week(datetime.now(UTC))
@@ -157,9 +170,11 @@ class BotStore:
             telegram_id, session_member(self.name, telegram_id), board_member(telegram_id), amount,
             self.store.settings.weekly_board_weeks * _WEEK_MS, *table.as_script_args(),
         ]
-        load = self._session_loader(telegram_id, create=True, profile=Profile(), user_index=1, session_index=2)
+        load = self._session_loader(telegram_id, create=create, profile=Profile(), user_index=1, session_index=2,
+                                    create_session=not create)
         reply = await self.store.run_script("add_xp", script_keys, args, load)
-        assert reply is not None
+        if reply is None:
+            raise NotFound(f"user {telegram_id} does not exist")
         old_level, new_level, total, bot_xp = (int(x) for x in reply[1:5])
         return LevelUp(new_level > old_level, old_level, new_level, total, bot_xp)
 

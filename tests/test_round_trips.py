@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import event
 
 from hotstore import Board, HotStore, Settings
+from hotstore.compat import DatabaseService
 from persistence.engine import create_engine
 from persistence.models import Base
 
@@ -56,6 +57,7 @@ CALLS: dict[str, Callable[[HotStore], Awaitable[Any]]] = {
     "patch_session": lambda s: s.bot("spin").patch_session(TG, incr_session={"n": 1}, unset_stats=["b"]),
     "reset_session": lambda s: s.bot("spin").reset_session(TG, keep_stats=False),
     "add_xp": lambda s: s.bot("spin").add_xp(TG, 5, levels=[{"level": 2, "min_xp": 3}]),
+    "add_xp_no_create": lambda s: s.bot("spin").add_xp(TG, 5, create=False),
     "get_user": lambda s: s.get_user(TG),
     "ensure_user": lambda s: s.ensure_user(TG, first_name="Ann"),
     "user_id": lambda s: s.user_id(TG),
@@ -85,3 +87,25 @@ async def test_a_cold_call_is_two_round_trips_and_one_sql_transaction(counted: t
     await store.bot("spin").get_session(TG)
     assert counter.redis == 2
     assert counter.sql > 0
+
+
+async def test_the_facade_message_is_three_round_trips_when_warm(
+    counted: tuple[HotStore, Counter],
+) -> None:
+    """v4's get → save → add XP through ``DatabaseService``: one round trip each (no read before the XP)."""
+    store, counter = counted
+
+    class Bound(DatabaseService):
+        async def _store(self) -> HotStore:
+            return store
+
+    db = Bound("spin")
+    await db.get_user_session(TG)
+    await db.save_session(TG, {"a": 1}, {"b": 2})
+    await db.add_xp_and_check_level_up(TG, 1)  # warm: user, session and scripts
+    counter.redis = counter.sql = 0
+    data = await db.get_user_session(TG, username="ann")
+    await db.save_session(TG, {**data["session"], "a": 2}, data["stats"])
+    result = await db.add_xp_and_check_level_up(TG, 10)
+    assert result["total_xp"] == 11
+    assert (counter.redis, counter.sql) == (3, 0)

@@ -18,6 +18,7 @@ from hotstore import (
     HotStore,
     InvalidInput,
     LevelTable,
+    NotFound,
     Settings,
     StoreUnavailable,
 )
@@ -313,6 +314,28 @@ async def test_xp_below_zero_is_refused_and_nothing_written(store: HotStore) -> 
         await bot.add_xp(TG, -11)
     assert (await store.get_user(TG)).total_xp == 10  # type: ignore[union-attr]
     assert await store.leaderboards.score(TG) == 10
+
+
+async def test_add_xp_without_create_refuses_an_unknown_user_and_writes_nothing(store: HotStore) -> None:
+    with pytest.raises(NotFound):
+        await store.bot("spin").add_xp(TG, 10, create=False)
+    assert await store.get_user(TG) is None
+    assert await store.leaderboards.score(TG) is None
+
+
+async def test_add_xp_without_create_serves_a_known_user_and_creates_the_bot_session(store: HotStore) -> None:
+    await store.ensure_user(TG)
+    outcome = await store.bot("spin").add_xp(TG, 10, create=False)
+    assert (outcome.total_xp, outcome.bot_xp) == (10, 10)
+    await store.bot("spin").add_xp(TG, 5, create=False)
+    assert (await store.get_user(TG)).total_xp == 15  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("create", [None, 1, "no"])
+async def test_add_xp_refuses_a_non_bool_create(store: HotStore, create: object) -> None:
+    with pytest.raises(InvalidInput):
+        await store.bot("spin").add_xp(TG, 1, create=create)  # type: ignore[arg-type]
+    assert await store.get_user(TG) is None
 
 
 @pytest.mark.parametrize("amount", [True, 1.5, "3", 10**12 + 1, -(10**12) - 1])
