@@ -8,6 +8,10 @@ one-byte type tag that Lua can read):
 - ``m<msgpack>``: anything else (str, float, bool, None, list, dict, larger ints).
 
 Session fields are ``s:<key>``, stats fields ``t:<key>`` (hotstore.constants).
+
+The user hash's applied-training marks (``lt``, ``lr``: record_training.lua) are flushed to and loaded from
+``users.training_marks``, the document ``{"last": <id>, "recent": [<ids>]}``: see
+:func:`training_marks_from_hash` and :func:`training_marks_to_hash`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,13 @@ from typing import Any
 
 import msgpack
 
-from hotstore.constants import LUA_EXACT_INT, SESSION_FIELD_PREFIX, STATS_FIELD_PREFIX
+from hotstore.constants import (
+    LUA_EXACT_INT,
+    SESSION_FIELD_PREFIX,
+    STATS_FIELD_PREFIX,
+    USER_LAST_TRAINING,
+    USER_RECENT_TRAININGS,
+)
 
 INT_TAG = b"i"
 PACKED_TAG = b"m"
@@ -62,3 +72,33 @@ def decode_documents(fields: Mapping[bytes | str, bytes]) -> tuple[dict[str, Any
 def encoded_size(fields: Mapping[str, bytes]) -> int:
     """Bytes a set of encoded fields takes, for the document size limit."""
     return sum(len(name) + len(value) for name, value in fields.items())
+
+
+def training_marks_from_hash(fields: Mapping[Any, bytes]) -> dict[str, Any] | None:
+    """A user hash's applied-training marks as the ``users.training_marks`` document; ``None`` if it has none.
+
+    ``{b'lt': b'12', b'lr': b'9 12'}`` → ``{'last': 12, 'recent': [9, 12]}``. A malformed mark raises ValueError.
+    """
+    last = fields.get(USER_LAST_TRAINING.encode())
+    recent = fields.get(USER_RECENT_TRAININGS.encode())
+    if last is None and recent is None:
+        return None
+    return {
+        "last": int(last) if last is not None else 0,
+        "recent": [int(text) for text in (recent or b"").split()],
+    }
+
+
+def training_marks_to_hash(marks: Mapping[str, Any] | None) -> dict[str, str]:
+    """Inverse of :func:`training_marks_from_hash`: the ``lt``/``lr`` fields, in record_training.lua's encoding
+    (decimal id; ascending ids separated by spaces). ``None`` (no training applied yet) gives no fields."""
+    if not marks:
+        return {}
+    fields: dict[str, str] = {}
+    last = int(marks.get("last") or 0)
+    recent = sorted(int(applied) for applied in marks.get("recent") or ())
+    if last:
+        fields[USER_LAST_TRAINING] = str(last)
+    if recent:
+        fields[USER_RECENT_TRAININGS] = " ".join(str(applied) for applied in recent)
+    return fields

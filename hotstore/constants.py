@@ -85,7 +85,8 @@ SWEEP_JOB_TIMEOUT_S = 600
 WORKER_HEALTH_CHECK_INTERVAL_S = 15
 METRIC_LAST_FLUSH_ROWS = "last_flush_rows"
 
-# Training history applied to the hot counters (hotstore/scripts/record_training.lua).
+# Training history applied to the hot counters (hotstore/scripts/record_training.lua); both marks are flushed to
+# and loaded from users.training_marks with the counters (hotstore.codec.training_marks_from_hash/_to_hash).
 USER_LAST_TRAINING = "lt"  # highest training_history.id applied to tt/ts
 USER_RECENT_TRAININGS = "lr"  # the last RECENT_TRAININGS_KEPT applied ids, space-separated
 RECENT_TRAININGS_KEPT = 32  # more concurrent trainings of one user than this cannot be in flight

@@ -17,7 +17,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hotstore import constants as c
-from hotstore.codec import encode_document
+from hotstore.codec import encode_document, training_marks_to_hash
 from hotstore.defaults import default_session, default_stats
 from hotstore.errors import StoreUnavailable
 from persistence.models import BotSession, User
@@ -45,7 +45,8 @@ def _ms(value: datetime) -> str:
 
 
 def user_fields(row: User) -> HashFields:
-    """A ``users`` row as user-hash fields (absent names stay absent: absent means None)."""
+    """A ``users`` row as user-hash fields (absent names stay absent: absent means None), with the
+    applied-training marks that go with its counters (``lt``/``lr``, record_training.lua's encoding)."""
     fields: HashFields = {
         c.USER_ID: str(row.id),
         c.USER_TELEGRAM_ID: str(row.telegram_id),
@@ -57,6 +58,7 @@ def user_fields(row: User) -> HashFields:
         c.USER_LAST_ACTIVITY_MS: _ms(row.last_activity),
         c.VERSION: str(row.version),
     }
+    fields.update(training_marks_to_hash(row.training_marks))  # the ids already counted in tt/ts
     for name, value in ((c.USER_USERNAME, row.username), (c.USER_FIRST_NAME, row.first_name),
                         (c.USER_LAST_NAME, row.last_name)):
         if value is not None:

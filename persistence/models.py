@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from persistence.enums import FreeTrainingSource, PaymentStatus, PromocodeType, SubscriptionType
-from persistence.types import BigId, FlexibleEnum, JSONDocument, Money, UTCDateTime
+from persistence.types import BigId, FlexibleEnum, JSONDocument, Money, OptionalJSONDocument, UTCDateTime
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -115,6 +115,9 @@ class User(Base):
     level: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
     total_trainings: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     total_score: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    # Training-history ids already counted in total_trainings/total_score, flushed with them (same row, same
+    # version): {"last": <highest id>, "recent": [<last ids applied>]}; NULL before the first. hotstore.codec.
+    training_marks: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSONDocument)
     version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
 
     def to_dict(self) -> dict[str, Any]:

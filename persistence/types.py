@@ -3,7 +3,8 @@
 - ``UTCDateTime``: timezone-aware UTC datetimes on both backends (SQLite hands back naive values).
 - ``Money``: exact decimal amounts (SQLite's ``Numeric`` is a float, so it stores text there).
 - ``FlexibleEnum``: reads both spellings v4 wrote (member names and lower-case values), writes one.
-- ``JSONDocument``: ``JSONB`` on PostgreSQL, ``JSON`` elsewhere.
+- ``JSONDocument``: ``JSONB`` on PostgreSQL, ``JSON`` elsewhere; ``OptionalJSONDocument``: the same, but a
+  Python ``None`` is stored as SQL ``NULL`` (``JSONDocument`` writes the JSON value ``null``).
 - ``BigId``: a 64-bit auto-increment primary key (``INTEGER PRIMARY KEY`` on SQLite, the rowid alias).
 """
 
@@ -21,6 +22,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 E = TypeVar("E", bound=enum.Enum)
 
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+OptionalJSONDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 MONEY_QUANTUM = Decimal("0.01")

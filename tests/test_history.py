@@ -7,11 +7,16 @@ from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy import select
 
 from hotstore import constants as c
+from hotstore.codec import training_marks_from_hash, training_marks_to_hash
 from hotstore.domain import TrainingHistory
 from hotstore.errors import InvalidInput
 from hotstore.store import HotStore
+from persistence.engine import sessionmaker_for
+from persistence.models import User
+from workers.flush import drain
 
 NOW = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 
@@ -71,6 +76,57 @@ async def test_user_missing_from_redis_is_loaded_then_counted(history: TrainingH
     await store.redis.delete(store.keys.user(1))  # as if evicted (SQL counters were not flushed: 0)
     recorded = await history.save(1, total_score=3)
     assert recorded.applied and recorded.total_trainings == 1 and recorded.total_score == 3
+
+
+async def sql_counters(store: HotStore, tg: int) -> tuple[int, int, dict[str, object] | None]:
+    async with sessionmaker_for(store.engine)() as session:
+        user = (await session.execute(select(User).where(User.telegram_id == tg))).scalar_one()
+        return user.total_trainings, user.total_score, user.training_marks
+
+
+async def test_the_flush_writes_the_applied_ids_with_the_counters(history: TrainingHistory, store: HotStore) -> None:
+    first = await history.save(1, total_score=4)
+    second = await history.save(1, total_score=6)
+    await drain(store.redis, store.engine, store.settings)
+    marks = {"last": second.history_id, "recent": [first.history_id, second.history_id]}
+    assert await sql_counters(store, 1) == (2, 10, marks)
+
+
+async def test_reapplying_after_total_redis_loss_counts_nothing(
+    history: TrainingHistory, store: HotStore, namespace: str
+) -> None:
+    recorded = await history.save(1, total_score=30)
+    await drain(store.redis, store.engine, store.settings)
+    lost = [key async for key in store.redis.scan_iter(match=f"{{{namespace}}}*", count=1000)]
+    assert store.keys.user(1).encode() in lost
+    await store.redis.delete(*lost)  # Redis lost: every key of the namespace, dirty sets included
+
+    again = await history.apply(1, recorded.history_id, 30)
+
+    assert (again.applied, again.total_trainings, again.total_score) == (False, 1, 30)
+    assert (await hot(store, 1, c.USER_TOTAL_TRAININGS), await hot(store, 1, c.USER_TOTAL_SCORE)) == (1, 30)
+    await drain(store.redis, store.engine, store.settings)
+    assert (await sql_counters(store, 1))[:2] == (1, 30)
+
+
+async def test_after_eviction_an_id_not_yet_applied_still_counts_once(
+    history: TrainingHistory, store: HotStore
+) -> None:
+    await store.ensure_user(1)
+    await history.apply(1, 11, 10)
+    await drain(store.redis, store.engine, store.settings)
+    await store.redis.delete(store.keys.user(1))  # evicted: the marks come back from SQL
+    late = await history.apply(1, 10, 5)  # committed before 11, recorded after it: counts
+    repeat = await history.apply(1, 11, 10)
+    assert (late.applied, repeat.applied, repeat.total_trainings, repeat.total_score) == (True, False, 2, 15)
+
+
+def test_training_marks_round_trip_in_record_training_lua_encoding() -> None:
+    fields = training_marks_to_hash({"last": 12, "recent": [12, 3, 9]})
+    assert fields == {c.USER_LAST_TRAINING: "12", c.USER_RECENT_TRAININGS: "3 9 12"}
+    as_read = {name.encode(): value.encode() for name, value in fields.items()}
+    assert training_marks_from_hash(as_read) == {"last": 12, "recent": [3, 9, 12]}
+    assert training_marks_to_hash(None) == {} and training_marks_from_hash({}) is None
 
 
 async def test_concurrent_saves_each_count_once(history: TrainingHistory, store: HotStore) -> None:

@@ -97,8 +97,6 @@ async def test_a_dirty_entity_never_gets_a_ttl_through_reads_sweeps_and_a_failed
     assert await redis_client.pttl(user) > 0 and await redis_client.pttl(session) > 0
 
 
-@pytest.mark.xfail(strict=True, reason="open: the applied-history-id memory (F_LT/F_LR) lives only in the Redis "
-                   "hash and is never flushed, so re-applying a counted training after eviction counts it twice")
 async def test_training_history_apply_after_eviction_never_overwrites_newer_redis_data(
     hot: HotStore, redis_client: aioredis.Redis
 ) -> None:

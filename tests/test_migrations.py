@@ -13,15 +13,17 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from persistence.engine import close_db, create_engine, get_engine, init_db, sessionmaker_for
 from persistence.enums import FreeTrainingSource, PaymentStatus, SubscriptionType
-from persistence.migrate import current_revision, schema_differences, upgrade
+from persistence.migrate import alembic_config, current_revision, schema_differences, upgrade
 from persistence.models import Base, BotSession, FreeTraining, Payment, Subscription, User
 
-HEAD = "0002_hotstore"
+HEAD = "0003_training_marks"
 
 V4_TYPES = {
     "postgresql": {"serial": "SERIAL", "ts": "TIMESTAMP WITHOUT TIME ZONE", "st": "subscriptiontype",
@@ -171,6 +173,70 @@ async def test_a_database_made_by_create_all_is_stamped_at_head(sql_engine: Asyn
     await upgrade(sql_url)
     assert await current_revision(sql_url) == HEAD
     assert await differences(sql_url) == []
+
+
+async def unversioned_0002_database(url: str) -> None:
+    """A database hotstore's ``create_all`` made before ``users.training_marks``: 0002's schema, no alembic_version."""
+    await upgrade(url, "0002_hotstore")
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO users (telegram_id, total_trainings, total_score) VALUES (5, 2, 9)"))
+            await conn.execute(text("DROP TABLE alembic_version"))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_database_made_by_an_older_hotstore_create_all_gets_the_training_marks(sql_url: str) -> None:
+    await unversioned_0002_database(sql_url)
+    await upgrade(sql_url)
+    assert await current_revision(sql_url) == HEAD
+    assert await differences(sql_url) == []
+    engine = create_engine(sql_url)
+    try:
+        user = (await rows(engine, select(User)))[0]
+        assert (user.total_trainings, user.total_score, user.training_marks) == (2, 9, None)
+    finally:
+        await engine.dispose()
+
+
+async def test_init_db_upgrades_a_database_made_by_an_older_hotstore(
+    sql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await unversioned_0002_database(sql_url)
+    monkeypatch.setenv("HOTSTORE_EMBEDDED_WORKER", "0")
+    monkeypatch.setenv("HOTSTORE_NAMESPACE", f"t{uuid.uuid4().hex[:12]}")
+    await init_db(sql_url)
+    try:
+        assert await current_revision(sql_url) == HEAD
+        assert await differences(sql_url) == []
+    finally:
+        await close_db()
+
+
+def _downgrade_on(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
+async def test_0003_downgrades_in_place_and_upgrades_again(sql_url: str) -> None:
+    await upgrade(sql_url)
+    engine = create_engine(sql_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO users (telegram_id) VALUES (5)"))
+            await conn.execute(text("INSERT INTO bot_sessions (user_id, bot_name) SELECT id, 'b' FROM users"))
+        async with engine.connect() as conn:
+            await conn.run_sync(_downgrade_on, "0002_hotstore")
+            await conn.commit()
+            columns = await conn.run_sync(lambda sync: [c["name"] for c in inspect(sync).get_columns("users")])
+        assert "training_marks" not in columns
+        await upgrade(sql_url)
+        assert await differences(sql_url) == []
+        assert len(await rows(engine, select(BotSession))) == 1  # no rebuild of users, nothing cascaded
+    finally:
+        await engine.dispose()
 
 
 async def test_the_models_differ_from_an_empty_database(sql_url: str) -> None:

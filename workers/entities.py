@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Table
 
 from hotstore import constants as c
-from hotstore.codec import decode_documents
+from hotstore.codec import decode_documents, training_marks_from_hash
 from hotstore.keys import KeyScheme, parse_session_member
 from persistence.models import BotSession, User
 from persistence.upsert import insert_for
@@ -57,6 +57,7 @@ def user_row(member: str, fields: Fields) -> Row | None:
         "level": _int(fields, c.USER_LEVEL, 1),
         "total_trainings": _int(fields, c.USER_TOTAL_TRAININGS, 0),
         "total_score": _int(fields, c.USER_TOTAL_SCORE, 0),
+        "training_marks": training_marks_from_hash(fields),  # with the counters: SQL's stay consistent
         "version": _int(fields, c.VERSION, 0),
     }
 
@@ -126,6 +127,7 @@ USERS = Entity(
         "level",
         "total_trainings",
         "total_score",
+        "training_marks",
         "version",
     ),
     dirty_set=lambda keys: keys.dirty_users,

@@ -2,7 +2,8 @@
 -- total_trainings += 1 and total_score += score (no XP). Applied ids are remembered in the user hash:
 -- F_LT holds the highest applied id and F_LR the last RECENT applied ids (space-separated), so that two
 -- trainings of one user committed in one order and recorded here in the other both count, and a repeat
--- of an id already applied counts nothing.
+-- of an id already applied counts nothing. The flush writes both marks with the counters (users.training_marks)
+-- and the read-through loads them back, so they survive an eviction or a Redis loss (hotstore.codec).
 -- KEYS[1] user hash, KEYS[2] dirty users zset
 -- ARGV     prelude head (no load blocks are sent), then: user member (telegram id), history id, score,
 --          last-training field name, recent-trainings field name, RECENT (how many ids to remember)
