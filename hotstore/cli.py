@@ -147,6 +147,12 @@ def cmd_migrate_json(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from hotstore.bench import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
 def _note_embedded(settings: Settings) -> None:
     if settings.embedded_redis:
         from hotstore.cli_views import EMBEDDED_NOTE
@@ -216,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--target-bot", "--as-bot", dest="target_bot", metavar="NAME",
                          help="bot whose sessions the file holds (default: --bot / BOT_NAME)")
     migrate.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
+    bench = commands.add_parser(
+        "bench", help="benchmark hotstore against the v4 way and the raw Redis floor (real servers)", add_help=False
+    )
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="options of 'hotstore bench --help'")
+    bench.set_defaults(handler=cmd_bench, debug=False)
     return parser
 
 
@@ -239,7 +250,12 @@ def _db_without_action(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (the console script passes it to ``sys.exit``)."""
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["bench"]:  # the benchmark has its own options (and its own --redis-url)
+        from hotstore.bench import main as bench_main
+
+        return bench_main(arguments[1:])
+    args = build_parser().parse_args(arguments)
     try:
         settings = settings_from_args(args)
         handler: Handler = args.handler

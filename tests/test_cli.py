@@ -294,3 +294,10 @@ def test_status_check_without_any_flush_is_unhealthy(capsys: pytest.CaptureFixtu
     status, _, err = run_cli(capsys, *cli_flags, "status", "--check")
     assert status == 1
     assert err.splitlines()[-1] == "UNHEALTHY: no worker has flushed yet"
+
+
+def test_bench_is_a_command_with_its_own_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--help"])
+    assert exit_info.value.code == 0
+    assert "--concurrency" in capsys.readouterr().out
