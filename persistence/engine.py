@@ -88,8 +88,8 @@ async def init_db(url: str | None = None, *, create_tables: bool = True) -> Asyn
 
 
 async def _prepare_schema(engine: AsyncEngine) -> None:
-    """Create missing tables, as v4's ``init_db`` did; but a database made by v4 (or by an older hotstore's
-    ``create_all``, never stamped by Alembic) is upgraded first.
+    """Create missing tables, as v4's ``init_db`` did; but a database made by v4 or by an older hotstore
+    (stamped by Alembic or not) is upgraded to this version's schema first.
 
     ``create_all`` alone would leave a v4 schema (int32 ids, no unique keys) in place, and a v4 bot that
     switched its imports would then fail on the first write. Migrations run on their own engine because
@@ -98,9 +98,8 @@ async def _prepare_schema(engine: AsyncEngine) -> None:
     from persistence import migrate  # migrate imports this module
 
     async with engine.connect() as conn:
-        baseline = await conn.run_sync(migrate.unversioned_baseline)
-    if baseline is not None and baseline != "head":
-        made_by = "the v4 module" if baseline == migrate.V4_BASELINE else "an older hotstore"
+        made_by = await conn.run_sync(migrate.schema_behind)
+    if made_by is not None:
         logger.warning("init_db: the database was made by %s; upgrading its schema (hotstore db upgrade)", made_by)
         await migrate.upgrade(engine.url.render_as_string(hide_password=False))
     async with engine.begin() as conn:

@@ -19,6 +19,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
@@ -65,6 +66,26 @@ def unversioned_baseline(connection: Connection) -> str | None:
     if "version" not in columns:
         return V4_BASELINE
     return "head" if "training_marks" in columns else HOTSTORE_BASELINE
+
+
+def head_revision() -> str:
+    """The newest revision this version of hotstore knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def schema_behind(connection: Connection) -> str | None:
+    """What made the database, when its schema is older than this version's models; ``None`` when current or empty."""
+    baseline = unversioned_baseline(connection)
+    if baseline is not None:
+        if baseline == "head":
+            return None
+        return "the v4 module" if baseline == V4_BASELINE else "an older hotstore (never stamped)"
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current is None or current == head_revision():
+        return None
+    return f"an older hotstore (revision {current})"
 
 
 def upgrade_on(connection: Connection, revision: str = "head") -> None:

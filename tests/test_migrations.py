@@ -380,3 +380,17 @@ async def test_init_db_upgrades_a_v4_database_so_a_switched_bot_just_starts(
         assert users == [111, 222]
     finally:
         await close_db()
+
+
+async def test_init_db_upgrades_a_database_alembic_stamped_at_an_older_revision(
+    sql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await upgrade(sql_url, "0002_hotstore")
+    monkeypatch.setenv("HOTSTORE_EMBEDDED_WORKER", "0")
+    monkeypatch.setenv("HOTSTORE_NAMESPACE", f"t{uuid.uuid4().hex[:12]}")
+    await init_db(sql_url)
+    try:
+        assert await current_revision(sql_url) == HEAD
+        assert await differences(sql_url) == []
+    finally:
+        await close_db()
