@@ -65,9 +65,59 @@ def check_document(name: str, value: object) -> dict[str, Any]:
     """
     if not isinstance(value, Mapping):
         raise InvalidInput(f"{name} must be a dict, not {type(value).__name__}")
+    if type(value) is dict:
+        try:
+            return _plain_dict(value, 0)
+        except _NotPlain:
+            pass  # a subclass, another Mapping or a refused value: the precise walk decides and names it
     result = _json_value(name, value, 0)
     assert isinstance(result, dict)
     return result
+
+
+class _NotPlain(Exception):
+    """Raised by the fast walk on anything it does not accept outright."""
+
+
+def _plain_dict(value: dict[Any, Any], depth: int) -> dict[str, Any]:
+    """The fast walk of :func:`check_document`: the same checks as :func:`_json_value` on the exact built-in
+    types only (no paths built, no subclasses, no other Mappings), returning the same copy; anything else
+    raises :class:`_NotPlain` and the caller falls back to the precise walk, which accepts or refuses."""
+    if depth > _MAX_DEPTH:
+        raise _NotPlain
+    out: dict[str, Any] = {}
+    if value and depth + 1 > _MAX_DEPTH:
+        raise _NotPlain
+    for key, item in value.items():
+        if type(key) is not str:
+            raise _NotPlain
+        out[key] = _plain_value(item, depth + 1)
+    return out
+
+
+def _plain_list(value: list[Any] | tuple[Any, ...], depth: int) -> list[Any]:
+    if depth > _MAX_DEPTH or (value and depth + 1 > _MAX_DEPTH):
+        raise _NotPlain
+    return [_plain_value(item, depth + 1) for item in value]
+
+
+def _plain_value(item: object, depth: int) -> Any:
+    kind = type(item)
+    if kind is str or kind is bool or item is None:
+        return item
+    if kind is int:
+        if INT64_MIN <= item <= INT64_MAX:  # type: ignore[operator]
+            return item
+        raise _NotPlain
+    if kind is float:
+        if math.isfinite(item):  # type: ignore[arg-type]
+            return item
+        raise _NotPlain
+    if kind is dict:
+        return _plain_dict(item, depth)  # type: ignore[arg-type]
+    if kind is list or kind is tuple:
+        return _plain_list(item, depth)  # type: ignore[arg-type]
+    raise _NotPlain
 
 
 def _json_value(path: str, value: object, depth: int) -> Any:
