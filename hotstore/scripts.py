@@ -1,13 +1,14 @@
 """Loads the Lua scripts of ``hotstore/scripts/`` and registers them on a client.
 
-Every hot-path script is sent as ``<field names> + _prelude.lua + <name>.lua``: the field names are
-generated from :mod:`hotstore.constants` (the single source of hash field names), and the prelude holds
+Every hot-path script is sent as ``_prelude.lua + <name>.lua`` with the field names ``F.<NAME>`` replaced
+by their values from :mod:`hotstore.constants` (the single source of hash field names), and the prelude holds
 the helpers every write shares (load-if-absent, dirty marking, TTL refresh). Read-only scripts (the
 leaderboard's) are loaded with ``prelude=False``.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -53,12 +54,34 @@ def field_table() -> str:
     return f"local F = {{{items}}}\nlocal EXACT_INT = {c.LUA_EXACT_INT}\n"
 
 
+_FIELD_REFERENCE = re.compile(r"\bF\.([A-Z_]+)\b")
+
+
+def inline_fields(text: str) -> str:
+    """``F.USER_XP`` → ``'xp'``: the field names as Lua literals, so a call does not build the table ``F``
+    (a table constructor of every name, run on every EVALSHA). Raises ValueError on an unknown name."""
+
+    def literal(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in _FIELD_CONSTANTS:
+            raise ValueError(f"F.{name} is not a hash field constant (hotstore/scripts.py _FIELD_CONSTANTS)")
+        value = str(getattr(c, name))
+        if not re.fullmatch(r"[A-Za-z0-9_:]+", value):
+            raise ValueError(f"F.{name} = {value!r} cannot be inlined as a Lua literal")
+        return f"'{value}'"
+
+    return _FIELD_REFERENCE.sub(literal, text)
+
+
 @cache
 def source(name: str, *, prelude: bool = True) -> str:
-    """Full source of script ``name`` (e.g. ``'add_xp.lua'``), with the prelude unless ``prelude=False``."""
+    """Full source of script ``name`` (e.g. ``'add_xp.lua'``), with the prelude unless ``prelude=False``.
+
+    With the prelude, the field names ``F.<NAME>`` are inlined as literals (:func:`inline_fields`).
+    """
     if not prelude:
         return read_lua(name)
-    return field_table() + read_lua(PRELUDE) + "\n" + read_lua(name)
+    return f"local EXACT_INT = {c.LUA_EXACT_INT}\n" + inline_fields(read_lua(PRELUDE) + "\n" + read_lua(name))
 
 
 class Scripts:

@@ -1,5 +1,6 @@
--- Shared prelude of every hot-path script (hotstore/scripts.py prepends it, after the table F of
--- hash field names generated from hotstore/constants.py).
+-- Shared prelude of every hot-path script (hotstore/scripts.py prepends it). F.<NAME> stands for a hash
+-- field name of hotstore/constants.py: hotstore/scripts.py replaces each with its literal before loading
+-- (no table is built per call).
 --
 -- ARGV common head, read by the prelude:
 --   ARGV[1]  now, epoch ms (the client's clock: all writers of a namespace use the same convention)

@@ -5,28 +5,35 @@
 -- Reply    {'OK', new version} | {'MISS'}
 load_blocks()
 local session, dirty_sessions = KEYS[1], KEYS[2]
-if absent(session) then return {'MISS'} end
+local old = redis.call('HKEYS', session)
+if #old == 0 then return {'MISS'} end  -- Redis keeps no empty hash: no fields means absent
 local member = next_arg()
 local replace_stats = next_arg() == '1'
 
-local old = redis.call('HKEYS', session)
+-- The new fields overwrite in place; only the document keys the new documents no longer have are deleted
+-- (a field deleted and written again costs Redis twice).
+local pairs, kept = {}, {}
+for _ = 1, 2 do  -- the session block, then the stats block (empty when stats are kept)
+  local n = tonumber(next_arg())
+  for i = 0, 2 * n - 1, 2 do
+    local name = ARGV[POS + i]
+    kept[name] = true
+    pairs[#pairs + 1] = name
+    pairs[#pairs + 1] = ARGV[POS + i + 1]
+  end
+  POS = POS + 2 * n
+end
 local doomed = {}
 for _, name in ipairs(old) do
   local prefix = string.sub(name, 1, 2)
-  if prefix == F.SESSION_FIELD_PREFIX or (replace_stats and prefix == F.STATS_FIELD_PREFIX) then
+  if not kept[name] and (prefix == F.SESSION_FIELD_PREFIX or (replace_stats and prefix == F.STATS_FIELD_PREFIX)) then
     doomed[#doomed + 1] = name
   end
 end
 for i = 1, #doomed, HSET_CHUNK do
   redis.call('HDEL', session, unpack(doomed, i, math.min(i + HSET_CHUNK - 1, #doomed)))
 end
-
-for _ = 1, 2 do  -- the session block, then the stats block (empty when stats are kept)
-  local n = tonumber(next_arg())
-  local pairs = {}
-  for i = 0, 2 * n - 1 do pairs[#pairs + 1] = ARGV[POS + i] end
-  POS = POS + 2 * n
-  hset_pairs(session, pairs)
-end
-redis.call('HSET', session, F.SESSION_UPDATED_MS, int_text(NOW))
+pairs[#pairs + 1] = F.SESSION_UPDATED_MS
+pairs[#pairs + 1] = int_text(NOW)
+hset_pairs(session, pairs)
 return {'OK', mark_dirty(session, dirty_sessions, member)}
