@@ -25,14 +25,15 @@ local function level_for(xp)
   return level or 1
 end
 
-local total = tonumber(redis.call('HGET', user, F.USER_XP) or '0') + amount
+local user_xp_level = redis.call('HMGET', user, F.USER_XP, F.USER_LEVEL)
+local total = tonumber(user_xp_level[1] or '0') + amount
 local bot_xp = tonumber(redis.call('HGET', session, F.SESSION_XP) or '0') + amount
 if total < 0 or bot_xp < 0 then return {'ERR', 'negative', 'xp'} end
 if total >= EXACT_INT or bot_xp >= EXACT_INT then return {'ERR', 'out_of_range', 'xp'} end
 
 redis.call('HINCRBY', user, F.USER_XP, int_text(amount))
 redis.call('HINCRBY', session, F.SESSION_XP, int_text(amount))
-local old_level = tonumber(redis.call('HGET', user, F.USER_LEVEL) or '1')
+local old_level = tonumber(user_xp_level[2] or '1')
 local new_level = math.max(old_level, level_for(total))
 if new_level ~= old_level then redis.call('HSET', user, F.USER_LEVEL, int_text(new_level)) end
 redis.call('HSET', session, F.SESSION_UPDATED_MS, int_text(NOW))
