@@ -76,7 +76,7 @@ class BotStore:
         load = self._session_loader(telegram_id, create=True, profile=profile, user_index=1, session_index=2)
         reply = await self.store.run_script("touch_session", script_keys, args, load)
         assert reply is not None
-        return SessionState.from_hashes(self.name, hash_fields(reply[1]), hash_fields(reply[2]))
+        return SessionState.from_reply(self.name, reply[1], reply[2])
 
     async def save_session(self, telegram_id: int, session_data: Mapping[str, Any],
                            stats_data: Mapping[str, Any] | None = None) -> int:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from hotstore import constants as c
-from hotstore.codec import decode_documents
+from hotstore.codec import INT_TAG, decode_documents, decode_value
 from persistence.models import v4_user_dict
 
 
@@ -19,6 +19,34 @@ def _ms_to_datetime(ms: int) -> datetime:
 def hash_fields(flat: list[bytes]) -> dict[str, bytes]:
     """``[b'a', b'1', b'b', b'2']`` (an HGETALL reply from Lua) → ``{'a': b'1', 'b': b'2'}``."""
     return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+_SESSION_PREFIX = c.SESSION_FIELD_PREFIX.encode()
+_STATS_PREFIX = c.STATS_FIELD_PREFIX.encode()
+_PREFIX_LENGTH = len(_SESSION_PREFIX)
+_INT_TAG = INT_TAG[0]
+assert len(_STATS_PREFIX) == _PREFIX_LENGTH
+
+
+def _session_reply(flat: list[bytes]) -> tuple[dict[str, Any], dict[str, Any], dict[str, bytes]]:
+    """A session hash's HGETALL reply → ``(session_data, stats_data, metadata fields)`` in one pass: the same
+    documents as :func:`hotstore.codec.decode_documents` of :func:`hash_fields` (names decoded once)."""
+    session: dict[str, Any] = {}
+    stats: dict[str, Any] = {}
+    meta: dict[str, bytes] = {}
+    pairs = iter(flat)
+    for name, raw in zip(pairs, pairs, strict=True):
+        prefix = name[:_PREFIX_LENGTH]
+        if prefix == _SESSION_PREFIX:
+            target = session
+        elif prefix == _STATS_PREFIX:
+            target = stats
+        else:
+            meta[name.decode()] = raw
+            continue
+        key = name[_PREFIX_LENGTH:].decode()
+        target[key] = int(raw[1:]) if raw[:1] and raw[0] == _INT_TAG else decode_value(raw)
+    return session, stats, meta
 
 
 def _text(fields: Mapping[str, bytes], name: str) -> str | None:
@@ -81,6 +109,19 @@ class SessionState:
     stats: dict[str, Any]
     xp: int
     version: int
+
+    @classmethod
+    def from_reply(cls, bot_name: str, user: list[bytes], session: list[bytes]) -> SessionState:
+        """From the flat HGETALL replies of the user hash and the session hash (what the scripts return)."""
+        session_data, stats_data, meta = _session_reply(session)
+        return cls(
+            user=UserState.from_hash(hash_fields(user)),
+            bot_name=bot_name,
+            session=session_data,
+            stats=stats_data,
+            xp=_int(meta, c.SESSION_XP),
+            version=_int(meta, c.VERSION),
+        )
 
     @classmethod
     def from_hashes(cls, bot_name: str, user: Mapping[str, bytes], session: Mapping[str, bytes]) -> SessionState:
