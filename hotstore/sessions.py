@@ -170,10 +170,15 @@ class BotStore:
             telegram_id, session_member(self.name, telegram_id), board_member(telegram_id), amount,
             self.store.settings.weekly_board_weeks * _WEEK_MS, *table.as_script_args(),
         ]
-        load = self._session_loader(telegram_id, create=create, profile=Profile(), user_index=1, session_index=2,
-                                    create_session=not create)
+        # A user or session created now has 0 XP, which a negative amount would take below 0: then the load
+        # creates nothing, and the refusal comes before any write (invariant 9).
+        taking_back = amount < 0
+        load = self._session_loader(telegram_id, create=create and not taking_back, profile=Profile(),
+                                    user_index=1, session_index=2, create_session=not create and not taking_back)
         reply = await self.store.run_script("add_xp", script_keys, args, load)
         if reply is None:
+            if taking_back and (create or await self.store.get_user(telegram_id) is not None):
+                raise InvalidInput("add_xp refused: negative xp")
             raise NotFound(f"user {telegram_id} does not exist")
         old_level, new_level, total, bot_xp = (int(x) for x in reply[1:5])
         return LevelUp(new_level > old_level, old_level, new_level, total, bot_xp)

@@ -331,6 +331,21 @@ async def test_add_xp_without_create_serves_a_known_user_and_creates_the_bot_ses
     assert (await store.get_user(TG)).total_xp == 15  # type: ignore[union-attr]
 
 
+async def test_taking_xp_from_an_unknown_user_or_session_is_refused_and_creates_nothing(store: HotStore) -> None:
+    with pytest.raises(InvalidInput, match="negative"):
+        await store.bot("spin").add_xp(TG, -5)
+    with pytest.raises(NotFound):
+        await store.bot("spin").add_xp(TG, -5, create=False)
+    assert await store.get_user(TG) is None
+    await store.bot("spin").add_xp(TG, 5)
+    for create in (True, False):
+        with pytest.raises(InvalidInput, match="negative"):
+            await store.bot("other").add_xp(TG, -1, create=create)
+    async with store.engine.connect() as conn:
+        sessions = (await conn.execute(select(func.count()).select_from(BotSession))).scalar_one()
+    assert sessions == 1
+
+
 @pytest.mark.parametrize("create", [None, 1, "no"])
 async def test_add_xp_refuses_a_non_bool_create(store: HotStore, create: object) -> None:
     with pytest.raises(InvalidInput):
