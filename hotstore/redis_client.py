@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from hotstore.autopipeline import connect_autopipelined
+from hotstore.autopipeline import FastPackConnection, connect_autopipelined
 from hotstore.errors import StoreUnavailable
 from hotstore.settings import Settings
 
@@ -42,13 +42,17 @@ def connect(settings: Settings) -> aioredis.Redis:
     Responses are bytes (``decode_responses=False``): hash values are codec-encoded binary.
     Commands are never retried by the client, since a re-sent script could apply twice.
     ``settings.autopipeline`` gives a :class:`hotstore.autopipeline.AutoPipelineRedis` (real Redis only).
+    Commands are packed by hiredis's C packer (:class:`hotstore.autopipeline.FastPackConnection`: the same bytes
+    as redis-py's Python packer, which it falls back to for anything hiredis refuses); ``rediss://`` and
+    ``unix://`` URLs keep redis-py's TLS and socket connections.
     """
     if settings.redis_url is None:
         client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=embedded_server())
         return client
     if settings.autopipeline:
         return connect_autopipelined(settings.redis_url)
-    real: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=False)
+    real: aioredis.Redis = aioredis.Redis.from_url(
+        settings.redis_url, decode_responses=False, connection_class=FastPackConnection)
     return real
 
 

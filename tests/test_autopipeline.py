@@ -10,7 +10,7 @@ import fakeredis
 import pytest
 import redis.asyncio as aioredis
 from fakeredis.aioredis import FakeAsyncRedisConnection
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import ResponseError
 
 from hotstore.autopipeline import AutoPipelineRedis, FastPackConnection, connect_autopipelined
@@ -104,3 +104,13 @@ async def test_settings_give_an_autopipelined_client() -> None:
     redis = connect(Settings(redis_url="redis://127.0.0.1:1/0", autopipeline=True))  # not connected until used
     assert isinstance(redis, AutoPipelineRedis)
     await redis.aclose()
+
+
+async def test_the_default_client_packs_with_hiredis_except_for_tls_and_sockets() -> None:
+    redis = connect(Settings(redis_url="redis://127.0.0.1:1/0"))  # not connected until used
+    assert redis.connection_pool.connection_class is FastPackConnection
+    await redis.aclose()
+    for url, kind in (("rediss://127.0.0.1:1/0", SSLConnection), ("unix:///tmp/none.sock", UnixDomainSocketConnection)):
+        other = connect(Settings(redis_url=url))
+        assert other.connection_pool.connection_class is kind
+        await other.aclose()

@@ -89,8 +89,8 @@ async def hot_rig(
     count_sql(engine, sql_trips)
     if autopipeline:
         redis = counting_redis(redis_url, redis_trips, client_class=AutoPipelineRedis, fast_pack=True)
-    else:
-        redis = counting_redis(redis_url, redis_trips)
+    else:  # hotstore's own client (hotstore.redis_client.connect) packs with hiredis too
+        redis = counting_redis(redis_url, redis_trips, fast_pack=True)
     settings = Settings(redis_url=redis_url, database_url=database_url, namespace=namespace)
     store = await HotStore.open(settings, redis=redis, engine=engine)
     try:
