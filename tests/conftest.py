@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,8 +209,23 @@ async def v4_process(
         await redis.aclose()
 
 
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def report_figures(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Record a line of figures (kills, updates checked, …) that the run prints at its end, captured or not."""
+
+    def report(line: str) -> None:
+        _FIGURES.append(f"{request.node.nodeid}: {line.strip()}")
+
+    return report
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say plainly how many tests were skipped for want of a real server, and how to run them."""
+    """Print the figures tests reported; say plainly how many tests were skipped for want of a real server."""
+    for line in _FIGURES:
+        terminalreporter.write_line(f"hotstore figures: {line}")
     skipped = terminalreporter.stats.get("skipped", [])
     reasons: dict[str, int] = {}
     for report in skipped:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -62,7 +62,13 @@ async def real_redis(real_redis_url: str, namespace: str) -> AsyncIterator[aiore
 
 
 async def test_sigkilled_workers_lose_no_update(
-    pg_engine: AsyncEngine, pg_url: str, real_redis: aioredis.Redis, real_redis_url: str, namespace: str, tmp_path: Path
+    pg_engine: AsyncEngine,
+    pg_url: str,
+    real_redis: aioredis.Redis,
+    real_redis_url: str,
+    namespace: str,
+    tmp_path: Path,
+    report_figures: Callable[[str], None],
 ) -> None:
     db_url = pg_url
     out = tmp_path / "expected.json"
@@ -86,8 +92,8 @@ async def test_sigkilled_workers_lose_no_update(
     expected = json.loads(out.read_text())
     checked, mismatches = await compare_with_sql(pg_engine, expected)
 
-    print(
-        f"\nkills={fleet.kills} updates_checked={checked} users={len(expected['xp'])} "
+    report_figures(
+        f"kills={fleet.kills} updates_checked={checked} users={len(expected['xp'])} "
         f"sessions={len(expected['sessions'])} rows_flushed_by_workers={metrics[c.METRIC_ROWS_FLUSHED]}"
     )
     assert expected["errors"] == []

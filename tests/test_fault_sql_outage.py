@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ async def test_sql_outage_loses_nothing_and_never_reaches_the_hot_path(
     real_redis_url: str,  # noqa: F811
     namespace: str,
     tmp_path: Path,
+    report_figures: Callable[[str], None],
 ) -> None:
     target = make_url(pg_url)
     proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
@@ -71,8 +73,8 @@ async def test_sql_outage_loses_nothing_and_never_reaches_the_hot_path(
     expected = json.loads(out.read_text())
     checked, mismatches = await compare_with_sql(pg_engine, expected)
     logs = fleet.log_text()
-    print(
-        f"\nupdates_checked={checked} dirty_during_outage={dirty_during_outage} "
+    report_figures(
+        f"updates_checked={checked} dirty_during_outage={dirty_during_outage} "
         f"workers_drained_after_recovery={drained_by_workers} failures={metrics[c.METRIC_FAILURES]} "
         f"outage_logs={logs.count('flush failing')} recovery_logs={logs.count('flush recovered')} "
         f"run_s={time.monotonic() - started:.0f}"
