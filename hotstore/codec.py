@@ -31,6 +31,7 @@ from hotstore.constants import (
 
 INT_TAG = b"i"
 PACKED_TAG = b"m"
+_packb = msgpack.packb
 
 
 def encode_value(value: Any) -> bytes:
@@ -53,7 +54,17 @@ def decode_value(raw: bytes) -> Any:
 
 def encode_document(prefix: str, document: Mapping[str, Any]) -> dict[str, bytes]:
     """``{'a': 1}`` with prefix ``s:`` → ``{'s:a': b'i1'}``."""
-    return {prefix + key: encode_value(value) for key, value in document.items()}
+    fields: dict[str, bytes] = {}
+    for key, value in document.items():
+        # exact ints and strs inline (the common values), everything else through encode_value: same bytes
+        kind = type(value)
+        if kind is int and -LUA_EXACT_INT <= value <= LUA_EXACT_INT:
+            fields[prefix + key] = b"i%d" % value
+        elif kind is str:
+            fields[prefix + key] = PACKED_TAG + _packb(value, use_bin_type=True)
+        else:
+            fields[prefix + key] = encode_value(value)
+    return fields
 
 
 def decode_documents(fields: Mapping[bytes | str, bytes]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -71,7 +82,7 @@ def decode_documents(fields: Mapping[bytes | str, bytes]) -> tuple[dict[str, Any
 
 def encoded_size(fields: Mapping[str, bytes]) -> int:
     """Bytes a set of encoded fields takes, for the document size limit."""
-    return sum(len(name) + len(value) for name, value in fields.items())
+    return sum(map(len, fields)) + sum(map(len, fields.values()))
 
 
 def training_marks_from_hash(fields: Mapping[Any, bytes]) -> dict[str, Any] | None:

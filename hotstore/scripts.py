@@ -14,7 +14,9 @@ from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from hotstore import constants as c
 
@@ -90,6 +92,9 @@ class Scripts:
     NAMES = ("read_user", "touch_user", "touch_session", "save_session", "patch_session", "add_xp")
 
     def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        # On a pipeline, AsyncScript must register itself with it; on a client, run() sends EVALSHA directly.
+        self._direct = not isinstance(redis, Pipeline)
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(source(name + ".lua")) for name in self.NAMES
         }
@@ -98,5 +103,17 @@ class Scripts:
         return self._scripts[name]
 
     async def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        """Run script ``name`` (EVALSHA; loads it on a NOSCRIPT reply)."""
-        return await self[name](keys=keys, args=args)
+        """Run script ``name`` (EVALSHA; loads it on a NOSCRIPT reply).
+
+        What ``AsyncScript.__call__`` does, without its per-call import, isinstance check and tuple copies.
+        """
+        script = self._scripts[name]
+        if not self._direct:
+            return await script(keys=keys, args=args)
+        redis = self._redis
+        try:
+            return await redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+        except NoScriptError:
+            # the server lost the script (restart, SCRIPT FLUSH, another server): load it and retry once
+            script.sha = await redis.script_load(script.script)
+            return await redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
