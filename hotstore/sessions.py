@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from hotstore import constants as c
@@ -110,8 +111,7 @@ class BotStore:
         args: list[Any] = [session_member(self.name, telegram_id), "0" if stats_fields is None else "1"]
         for fields in (session_fields, stats_fields or {}):
             args.append(len(fields))
-            for name, value in fields.items():
-                args.extend((name, value))
+            args.extend(chain.from_iterable(fields.items()))  # name, value, name, value, ...
         load = self._session_loader(telegram_id, create=create, profile=Profile(), user_index=None, session_index=1)
         script_keys = [keys.session(self.name, telegram_id), keys.dirty_sessions]
         return await self.store.run_script("save_session", script_keys, args, load)

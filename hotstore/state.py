@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import msgpack
+
 from hotstore import constants as c
-from hotstore.codec import INT_TAG, decode_documents, decode_value
+from hotstore.codec import INT_TAG, PACKED_TAG, decode_documents, decode_value
 from persistence.models import v4_user_dict
 
 
@@ -24,7 +26,7 @@ def hash_fields(flat: list[bytes]) -> dict[str, bytes]:
 _SESSION_PREFIX = c.SESSION_FIELD_PREFIX.encode()
 _STATS_PREFIX = c.STATS_FIELD_PREFIX.encode()
 _PREFIX_LENGTH = len(_SESSION_PREFIX)
-_INT_TAG = INT_TAG[0]
+_unpackb = msgpack.unpackb
 assert len(_STATS_PREFIX) == _PREFIX_LENGTH
 
 
@@ -44,8 +46,13 @@ def _session_reply(flat: list[bytes]) -> tuple[dict[str, Any], dict[str, Any], d
         else:
             meta[name.decode()] = raw
             continue
-        key = name[_PREFIX_LENGTH:].decode()
-        target[key] = int(raw[1:]) if raw[:1] and raw[0] == _INT_TAG else decode_value(raw)
+        tag = raw[:1]
+        if tag == INT_TAG:
+            target[name[_PREFIX_LENGTH:].decode()] = int(raw[1:])
+        elif tag == PACKED_TAG:  # decode_value's msgpack branch, inlined
+            target[name[_PREFIX_LENGTH:].decode()] = _unpackb(raw[1:], raw=False, strict_map_key=False)
+        else:
+            target[name[_PREFIX_LENGTH:].decode()] = decode_value(raw)  # raises on an unknown tag
     return session, stats, meta
 
 

@@ -21,12 +21,12 @@ import redis.asyncio as aioredis
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotstore.errors import HotstoreError, InvalidInput
+from hotstore.errors import HotstoreError, InvalidInput, StoreUnavailable
 from hotstore.keys import KeyScheme, check_bot_name
 from hotstore.leaderboard import Leaderboards
 from hotstore.loader import LoadBlocks, Profile, load_user
 from hotstore.profile import UNSET, ProfileArg, profile_for_insert, profile_ops
-from hotstore.redis_client import connect, reachable
+from hotstore.redis_client import UNAVAILABLE_ERRORS, connect
 from hotstore.scripts import Scripts
 from hotstore.sessions import BotStore
 from hotstore.settings import Settings
@@ -163,9 +163,11 @@ class HotStore:
         """
         blocks: LoadBlocks = []
         for _ in range(_LOAD_ATTEMPTS + 1):
-            head = [now_ms(), self.settings.idle_ttl * 1000, *_encode_blocks(blocks)]
-            async with reachable():
-                reply: list[Any] = await self.scripts.run(name, keys, [*head, *args])
+            call_args = [now_ms(), self.settings.idle_ttl * 1000, *_encode_blocks(blocks), *args]
+            try:  # what ``async with reachable():`` does, without a context-manager generator per call
+                reply: list[Any] = await self.scripts.run(name, keys, call_args)
+            except UNAVAILABLE_ERRORS as exc:
+                raise StoreUnavailable(f"Redis unreachable: {exc}") from exc
             if reply[0] == _ERR:
                 detail = [part.decode() if isinstance(part, bytes) else part for part in reply[1:]]
                 raise InvalidInput(f"{name} refused: {' '.join(map(str, detail))}")
