@@ -30,29 +30,45 @@ _unpackb = msgpack.unpackb
 assert len(_STATS_PREFIX) == _PREFIX_LENGTH
 
 
+_SESSION, _STATS, _META = 0, 1, 2
+_FIELD_NAMES: dict[bytes, tuple[int, str]] = {}  # b's:chat_state' -> (_SESSION, 'chat_state'): names repeat
+_FIELD_NAMES_MAX = 4096  # documents are bots' own schemas, so a few hundred names; never grow past this
+
+
+def _field_name(name: bytes) -> tuple[int, str]:
+    """Which part of a session hash ``name`` belongs to, and its decoded key (remembered, up to a bound)."""
+    prefix = name[:_PREFIX_LENGTH]
+    if prefix == _SESSION_PREFIX:
+        known = (_SESSION, name[_PREFIX_LENGTH:].decode())
+    elif prefix == _STATS_PREFIX:
+        known = (_STATS, name[_PREFIX_LENGTH:].decode())
+    else:
+        known = (_META, name.decode())
+    if len(_FIELD_NAMES) < _FIELD_NAMES_MAX:
+        _FIELD_NAMES[name] = known
+    return known
+
+
 def _session_reply(flat: list[bytes]) -> tuple[dict[str, Any], dict[str, Any], dict[str, bytes]]:
     """A session hash's HGETALL reply → ``(session_data, stats_data, metadata fields)`` in one pass: the same
     documents as :func:`hotstore.codec.decode_documents` of :func:`hash_fields` (names decoded once)."""
     session: dict[str, Any] = {}
     stats: dict[str, Any] = {}
     meta: dict[str, bytes] = {}
-    pairs = iter(flat)
-    for name, raw in zip(pairs, pairs, strict=True):
-        prefix = name[:_PREFIX_LENGTH]
-        if prefix == _SESSION_PREFIX:
-            target = session
-        elif prefix == _STATS_PREFIX:
-            target = stats
-        else:
-            meta[name.decode()] = raw
+    documents = (session, stats)
+    names = _FIELD_NAMES
+    for name, raw in zip(flat[::2], flat[1::2], strict=True):
+        where, key = names.get(name) or _field_name(name)
+        if where == _META:
+            meta[key] = raw
             continue
         tag = raw[:1]
         if tag == INT_TAG:
-            target[name[_PREFIX_LENGTH:].decode()] = int(raw[1:])
+            documents[where][key] = int(raw[1:])
         elif tag == PACKED_TAG:  # decode_value's msgpack branch, inlined
-            target[name[_PREFIX_LENGTH:].decode()] = _unpackb(raw[1:], raw=False, strict_map_key=False)
+            documents[where][key] = _unpackb(raw[1:], raw=False, strict_map_key=False)
         else:
-            target[name[_PREFIX_LENGTH:].decode()] = decode_value(raw)  # raises on an unknown tag
+            documents[where][key] = decode_value(raw)  # raises on an unknown tag
     return session, stats, meta
 
 
