@@ -102,19 +102,25 @@ class UserState:
     @classmethod
     def from_hash(cls, fields: Mapping[str, bytes]) -> UserState:
         """Decode a user hash (field names: hotstore.constants ``USER_*``)."""
+        get = fields.get  # what _int and _text do, inlined: this runs on every get_session
+        telegram_id, user_id = get(c.USER_TELEGRAM_ID), get(c.USER_ID)
+        username, first_name, last_name = get(c.USER_USERNAME), get(c.USER_FIRST_NAME), get(c.USER_LAST_NAME)
+        xp, level = get(c.USER_XP), get(c.USER_LEVEL)
+        trainings, score = get(c.USER_TOTAL_TRAININGS), get(c.USER_TOTAL_SCORE)
+        registered, active, version = get(c.USER_REGISTERED_MS), get(c.USER_LAST_ACTIVITY_MS), get(c.VERSION)
         return cls(
-            telegram_id=_int(fields, c.USER_TELEGRAM_ID),
-            id=_int(fields, c.USER_ID),
-            username=_text(fields, c.USER_USERNAME),
-            first_name=_text(fields, c.USER_FIRST_NAME),
-            last_name=_text(fields, c.USER_LAST_NAME),
-            total_xp=_int(fields, c.USER_XP),
-            level=_int(fields, c.USER_LEVEL, 1),
-            total_trainings=_int(fields, c.USER_TOTAL_TRAININGS),
-            total_score=_int(fields, c.USER_TOTAL_SCORE),
-            registration_date=_ms_to_datetime(_int(fields, c.USER_REGISTERED_MS)),
-            last_activity=_ms_to_datetime(_int(fields, c.USER_LAST_ACTIVITY_MS)),
-            version=_int(fields, c.VERSION),
+            telegram_id=int(telegram_id) if telegram_id is not None else 0,
+            id=int(user_id) if user_id is not None else 0,
+            username=username.decode() if username is not None else None,
+            first_name=first_name.decode() if first_name is not None else None,
+            last_name=last_name.decode() if last_name is not None else None,
+            total_xp=int(xp) if xp is not None else 0,
+            level=int(level) if level is not None else 1,
+            total_trainings=int(trainings) if trainings is not None else 0,
+            total_score=int(score) if score is not None else 0,
+            registration_date=_ms_to_datetime(int(registered) if registered is not None else 0),
+            last_activity=_ms_to_datetime(int(active) if active is not None else 0),
+            version=int(version) if version is not None else 0,
         )
 
     def to_dict(self) -> dict[str, Any]:
