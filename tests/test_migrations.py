@@ -7,7 +7,8 @@ from our baseline revision, so the upgrade is tested against v4 itself.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -200,18 +201,32 @@ async def test_a_database_made_by_an_older_hotstore_create_all_gets_the_training
         await engine.dispose()
 
 
-async def test_init_db_upgrades_a_database_made_by_an_older_hotstore(
-    sql_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    await unversioned_0002_database(sql_url)
+@pytest.fixture
+def bot_start(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], AbstractAsyncContextManager[None]]:
+    """What a bot's start-up does: ``init_db()`` (no in-process flusher, a private namespace), then ``close_db()``;
+    inside, the database must be at head with exactly the models' schema."""
     monkeypatch.setenv("HOTSTORE_EMBEDDED_WORKER", "0")
     monkeypatch.setenv("HOTSTORE_NAMESPACE", f"t{uuid.uuid4().hex[:12]}")
-    await init_db(sql_url)
-    try:
-        assert await current_revision(sql_url) == HEAD
-        assert await differences(sql_url) == []
-    finally:
-        await close_db()
+
+    @asynccontextmanager
+    async def started() -> AsyncIterator[None]:
+        await init_db(sql_url)
+        try:
+            assert await current_revision(sql_url) == HEAD
+            assert await differences(sql_url) == []
+            yield
+        finally:
+            await close_db()
+
+    return started
+
+
+async def test_init_db_upgrades_a_database_made_by_an_older_hotstore(
+    sql_url: str, bot_start: Callable[[], AbstractAsyncContextManager[None]]
+) -> None:
+    await unversioned_0002_database(sql_url)
+    async with bot_start():
+        pass
 
 
 def _downgrade_on(connection: Connection, revision: str) -> None:
@@ -367,30 +382,17 @@ def test_base_metadata_lists_every_v4_table() -> None:
 
 
 async def test_init_db_upgrades_a_v4_database_so_a_switched_bot_just_starts(
-    sql_url: str, monkeypatch: pytest.MonkeyPatch
+    sql_url: str, bot_start: Callable[[], AbstractAsyncContextManager[None]]
 ) -> None:
     await build_v4_database(sql_url, V4_ROWS)
-    monkeypatch.setenv("HOTSTORE_EMBEDDED_WORKER", "0")
-    monkeypatch.setenv("HOTSTORE_NAMESPACE", f"t{uuid.uuid4().hex[:12]}")
-    await init_db(sql_url)
-    try:
-        assert await current_revision(sql_url) == HEAD
-        assert await differences(sql_url) == []
+    async with bot_start():
         users = await rows(get_engine(), select(User.telegram_id).order_by(User.telegram_id))
         assert users == [111, 222]
-    finally:
-        await close_db()
 
 
 async def test_init_db_upgrades_a_database_alembic_stamped_at_an_older_revision(
-    sql_url: str, monkeypatch: pytest.MonkeyPatch
+    sql_url: str, bot_start: Callable[[], AbstractAsyncContextManager[None]]
 ) -> None:
     await upgrade(sql_url, "0002_hotstore")
-    monkeypatch.setenv("HOTSTORE_EMBEDDED_WORKER", "0")
-    monkeypatch.setenv("HOTSTORE_NAMESPACE", f"t{uuid.uuid4().hex[:12]}")
-    await init_db(sql_url)
-    try:
-        assert await current_revision(sql_url) == HEAD
-        assert await differences(sql_url) == []
-    finally:
-        await close_db()
+    async with bot_start():
+        pass
