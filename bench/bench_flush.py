@@ -24,28 +24,19 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from sqlalchemy import text, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore import constants as c
+from hotstore.bench.baselines import postgres_database
 from hotstore.keys import KeyScheme
 from hotstore.settings import Settings
-from persistence.engine import create_engine, database_url
+from persistence.engine import create_engine
 from persistence.models import Base, User
 from workers.entities import USERS
 from workers.flush import drain, read_dirty, write_rows
 from workers.rebuild import rebuild_boards
 
 T0_MS = 1_767_225_600_000
-
-
-async def _admin(admin_url: str, sql: str) -> None:
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 async def _timed(what: Callable[[], Awaitable[Any]]) -> float:
@@ -137,24 +128,20 @@ async def bench_rebuild(engine: AsyncEngine, redis: aioredis.Redis, settings: Se
 
 
 async def main(args: argparse.Namespace) -> None:
-    admin = make_url(database_url(args.admin_url))
-    name = f"hs_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    await _admin(args.admin_url, f'CREATE DATABASE "{name}"')
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    settings = Settings(database_url=url, redis_url=args.redis_url, namespace=f"bench{uuid.uuid4().hex[:8]}")
-    engine = create_engine(url)
-    redis = aioredis.Redis.from_url(args.redis_url)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        await bench_flush(engine, redis, settings, args.users)
-        await bench_rebuild(engine, redis, settings, args.board_users)
-    finally:
-        async for key in redis.scan_iter(match=settings.keys.tag + "*", count=10_000):
-            await redis.unlink(key)
-        await redis.aclose()
-        await engine.dispose()
-        await _admin(args.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with postgres_database(args.admin_url) as url:
+        settings = Settings(database_url=url, redis_url=args.redis_url, namespace=f"bench{uuid.uuid4().hex[:8]}")
+        engine = create_engine(url)
+        redis = aioredis.Redis.from_url(args.redis_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+            await bench_flush(engine, redis, settings, args.users)
+            await bench_rebuild(engine, redis, settings, args.board_users)
+        finally:
+            async for key in redis.scan_iter(match=settings.keys.tag + "*", count=10_000):
+                await redis.unlink(key)
+            await redis.aclose()
+            await engine.dispose()
 
 
 def parse_args() -> argparse.Namespace:
