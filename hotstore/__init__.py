@@ -6,13 +6,13 @@
         state = await store.bot("spin_bot").get_session(42)
 """
 
-from hotstore.defaults import DEFAULT_SESSION, DEFAULT_STATS, default_session, default_stats
-from hotstore.errors import HotstoreError, InvalidInput, NotFound, StoreUnavailable
-from hotstore.leaderboard import Board, Entry, Leaderboards
-from hotstore.levels import LevelTable
-from hotstore.settings import Settings
-from hotstore.state import LevelUp, PatchResult, SessionState, UserState
-from hotstore.store import UNSET, BotStore, HotStore
+from hotstore.core.defaults import DEFAULT_SESSION, DEFAULT_STATS, default_session, default_stats
+from hotstore.core.errors import HotstoreError, InvalidInput, NotFound, StoreUnavailable
+from hotstore.core.leaderboard import Board, Entry, Leaderboards
+from hotstore.core.levels import LevelTable
+from hotstore.core.settings import Settings
+from hotstore.core.state import LevelUp, PatchResult, SessionState, UserState
+from hotstore.core.store import UNSET, BotStore, HotStore
 
 __all__ = [
     "DEFAULT_SESSION",

@@ -1,6 +1,6 @@
 """v4's static default documents for a new bot session: the single source of these values.
 
-``hotstore.defaults`` re-exports them; persistence cannot import hotstore, so they live here.
+``hotstore.core.defaults`` re-exports them; persistence cannot import hotstore, so they live here.
 Each call returns a fresh deep copy, so a caller may mutate what it gets.
 """
 

@@ -109,7 +109,7 @@ async def _prepare_schema(engine: AsyncEngine) -> None:
 def _load_hook_providers() -> None:
     # A v4 bot imports only ``persistence``; hotstore, when installed, registers its hooks on import.
     if importlib.util.find_spec("hotstore") is not None:
-        importlib.import_module("hotstore.runtime")
+        importlib.import_module("hotstore.compat.lifecycle")
 
 
 def get_engine() -> AsyncEngine:

@@ -27,9 +27,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotstore.redis_client import connect
-from hotstore.settings import Settings
-from hotstore.store import HotStore
+from hotstore.core.redis_client import connect
+from hotstore.core.settings import Settings
+from hotstore.core.store import HotStore
 from persistence import close_db, init_db
 from persistence.engine import create_engine, database_url
 from persistence.models import Base

@@ -13,10 +13,10 @@ from fakeredis.aioredis import FakeAsyncRedisConnection
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import ResponseError
 
-from hotstore.autopipeline import AutoPipelineRedis, FastPackConnection, connect_autopipelined
-from hotstore.redis_client import connect
-from hotstore.settings import Settings
-from hotstore.store import HotStore
+from hotstore.core.autopipeline import AutoPipelineRedis, FastPackConnection, connect_autopipelined
+from hotstore.core.redis_client import connect
+from hotstore.core.settings import Settings
+from hotstore.core.store import HotStore
 
 INCR = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 FAIL_ON_NEGATIVE = "if tonumber(ARGV[1]) < 0 then return redis.error_reply('negative') end return ARGV[1]"

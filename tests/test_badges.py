@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotstore.domain import Badges
-from hotstore.errors import InvalidInput
-from hotstore.store import HotStore
+from hotstore.core.errors import InvalidInput
+from hotstore.core.store import HotStore
+from hotstore.durable._services import Badges
 from persistence.engine import sessionmaker_for
 from persistence.repositories.badges import BadgeRepository
 from persistence.upsert import ensure_user_id

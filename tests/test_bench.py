@@ -9,14 +9,14 @@ import fakeredis
 import pytest
 from conftest import POSTGRES_ENV, REDIS_ENV, real_server_url
 
-from hotstore.bench import main
-from hotstore.bench.baselines import prepare_database
-from hotstore.bench.floor import FloorPath, fill_floor
-from hotstore.bench.report import FLOOR, NATIVE, V4_POSTGRES, V4_SQLITE, throughput_table, verdicts
-from hotstore.bench.runner import parse
-from hotstore.bench.v4_baseline import V4Database, V4Path
-from hotstore.bench.workload import FIRST_TELEGRAM_ID, RunResult, Workload, next_session, one_message
-from hotstore.keys import KeyScheme, board_member
+from hotstore.cli.bench import main
+from hotstore.cli.bench.baselines import prepare_database
+from hotstore.cli.bench.floor import FloorPath, fill_floor
+from hotstore.cli.bench.report import FLOOR, NATIVE, V4_POSTGRES, V4_SQLITE, throughput_table, verdicts
+from hotstore.cli.bench.runner import parse
+from hotstore.cli.bench.v4_baseline import V4Database, V4Path
+from hotstore.cli.bench.workload import FIRST_TELEGRAM_ID, RunResult, Workload, next_session, one_message
+from hotstore.core.keys import KeyScheme, board_member
 from persistence.engine import create_engine
 
 TINY = Workload(users=10, bots=2, messages=20, concurrency=4)

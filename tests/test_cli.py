@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from hotstore.cli import build_parser, main, settings_from_args
-from hotstore.cli_views import check_status
-from hotstore.redis_client import connect
-from hotstore.settings import Settings
-from hotstore.store import HotStore
+from hotstore.cli.main import build_parser, main, settings_from_args
+from hotstore.cli.views import check_status
+from hotstore.core.redis_client import connect
+from hotstore.core.settings import Settings
+from hotstore.core.store import HotStore
 
 COMMANDS = [[], ["demo"], ["worker"], ["flush"], ["status"], ["db"], ["db", "upgrade"], ["leaderboard"], ["user"],
             ["migrate-json"]]

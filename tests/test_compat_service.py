@@ -10,7 +10,7 @@ from conftest import v4_process
 from sqlalchemy import select
 
 from hotstore.compat import DatabaseService
-from hotstore.errors import InvalidInput
+from hotstore.core.errors import InvalidInput
 from persistence import FreeTrainingSource, SubscriptionType, User, close_db, get_session
 
 TG = 777

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hotstore.cli import build_parser
+from hotstore.cli.main import build_parser
 
 yaml = pytest.importorskip("yaml")
 

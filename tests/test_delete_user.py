@@ -9,9 +9,9 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotstore.domain import Access, Badges, Payments, Promocodes, TrainingHistory, delete_user
-from hotstore.keys import board_member, iso_week
-from hotstore.store import HotStore
+from hotstore.core.keys import board_member, iso_week
+from hotstore.core.store import HotStore
+from hotstore.durable._services import Access, Badges, Payments, Promocodes, TrainingHistory, delete_user
 from persistence.engine import sessionmaker_for
 from persistence.models import (
     BotSession,

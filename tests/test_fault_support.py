@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def _generate(redis_url: str, db_url: str, namespace: str, users: int, seconds: float) -> dict[str, Any]:
-    from hotstore.settings import Settings
-    from hotstore.store import HotStore
+    from hotstore.core.settings import Settings
+    from hotstore.core.store import HotStore
 
     store = await HotStore.open(Settings(database_url=db_url, redis_url=redis_url, namespace=namespace))
     xp: dict[int, int] = defaultdict(int)

@@ -17,12 +17,12 @@ from test_flush_support import (
     sql_user_row,
 )
 
-from hotstore.keys import session_member
+from hotstore.core.keys import session_member
+from hotstore.writebehind.entities import SESSIONS, USERS
+from hotstore.writebehind.flush import compare_and_clean, drain, flush_batch, read_dirty, write_rows
+from hotstore.writebehind.scripts import WorkerScripts
 from persistence.engine import create_engine
 from persistence.models import User
-from workers.entities import SESSIONS, USERS
-from workers.flush import compare_and_clean, drain, flush_batch, read_dirty, write_rows
-from workers.scripts import WorkerScripts
 
 
 async def test_dirty_user_reaches_sql_and_turns_clean_with_idle_ttl(

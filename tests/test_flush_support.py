@@ -12,10 +12,10 @@ import redis.asyncio as aioredis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotstore import constants as c
-from hotstore.codec import encode_document
-from hotstore.keys import KeyScheme, session_member
-from hotstore.settings import Settings
+from hotstore.core import constants as c
+from hotstore.core.codec import encode_document
+from hotstore.core.keys import KeyScheme, session_member
+from hotstore.core.settings import Settings
 from persistence.models import BotSession, User
 from persistence.upsert import ensure_user_id
 

@@ -2,7 +2,7 @@
 
 Where v4 answered False/None/zeros for an unknown user, the facade still does; but a malformed argument (wrong
 type, id outside int64, ``bool`` for ``int``, NaN, huge strings, non-JSON metadata, negative counts, unknown
-enums, malformed levels or scenario config) raises :class:`hotstore.errors.InvalidInput`, before any SQL or
+enums, malformed levels or scenario config) raises :class:`hotstore.core.errors.InvalidInput`, before any SQL or
 Redis write, for known and unknown users alike. A refused call leaves every SQL row and every Redis key of the
 namespace as it was.
 """
@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fuzz_durable import redis_dump, sql_dump
 
-from hotstore import runtime
 from hotstore.compat import DatabaseService
-from hotstore.errors import HotstoreError, InvalidInput, StoreUnavailable
+from hotstore.compat import lifecycle as runtime
+from hotstore.core.errors import HotstoreError, InvalidInput, StoreUnavailable
 from persistence.enums import FreeTrainingSource, SubscriptionType
 
 KNOWN = 21

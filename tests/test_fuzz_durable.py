@@ -5,7 +5,7 @@ Every public call of Badges, Payments, Access, Promocodes, TrainingHistory and `
 arguments that are mostly invalid (wrong types, ids outside int64, ``bool`` for ``int``, NaN, huge strings,
 non-JSON metadata, negative counts, amounts with 3 decimals or floats, unknown tariffs/sources/enums, bad bot
 names). A call may succeed (some generated arguments are valid); when it raises, the error must be one of
-:mod:`hotstore.errors` (never a raw SQLAlchemy, driver, Redis, ``TypeError``, ``KeyError`` …), and every row of
+:mod:`hotstore.core.errors` (never a raw SQLAlchemy, driver, Redis, ``TypeError``, ``KeyError`` …), and every row of
 every SQL table and every key of the Redis namespace must be exactly as before.
 """
 
@@ -24,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore import HotStore, Settings
+from hotstore.core.errors import HotstoreError, InvalidInput, NotFound, StoreUnavailable
 from hotstore.durable import Access, Badges, Payments, Promocodes, TrainingHistory, delete_user
-from hotstore.errors import HotstoreError, InvalidInput, NotFound, StoreUnavailable
 from persistence.models import Base
 
 KNOWN = 11

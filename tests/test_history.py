@@ -9,14 +9,14 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
-from hotstore import constants as c
-from hotstore.codec import training_marks_from_hash, training_marks_to_hash
-from hotstore.domain import TrainingHistory
-from hotstore.errors import InvalidInput
-from hotstore.store import HotStore
+from hotstore.core import constants as c
+from hotstore.core.codec import training_marks_from_hash, training_marks_to_hash
+from hotstore.core.errors import InvalidInput
+from hotstore.core.store import HotStore
+from hotstore.durable._services import TrainingHistory
+from hotstore.writebehind.flush import drain
 from persistence.engine import sessionmaker_for
 from persistence.models import User
-from workers.flush import drain
 
 NOW = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 

@@ -10,12 +10,12 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore import HotStore, Settings
+from hotstore.core.errors import HotstoreError
 from hotstore.durable import Access, Badges, Payments, Promocodes, TrainingHistory, delete_user
-from hotstore.errors import HotstoreError
+from hotstore.writebehind.flush import drain
+from hotstore.writebehind.rebuild import rebuild_boards_if_lost
+from hotstore.writebehind.sweep import sweep_idle
 from persistence.engine import create_engine
-from workers.flush import drain
-from workers.rebuild import rebuild_boards_if_lost
-from workers.sweep import sweep_idle
 
 BOT = "spin_bot"
 

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from hotstore.errors import InvalidInput
-from hotstore.json_migration import migrate_json
-from hotstore.redis_client import connect
-from hotstore.settings import Settings
-from hotstore.store import HotStore
+from hotstore.cli.migrate_json import migrate_json
+from hotstore.core.errors import InvalidInput
+from hotstore.core.redis_client import connect
+from hotstore.core.settings import Settings
+from hotstore.core.store import HotStore
 from persistence.engine import create_engine
 from persistence.models import BotSession, User
 

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotstore.domain import Access, Payments
-from hotstore.errors import InvalidInput, InvalidTransition, NotFound
-from hotstore.store import HotStore
+from hotstore.core.errors import InvalidInput, InvalidTransition, NotFound
+from hotstore.core.store import HotStore
+from hotstore.durable._services import Access, Payments
 from persistence.engine import sessionmaker_for
 from persistence.enums import PaymentStatus, SubscriptionType
 from persistence.models import Payment, Subscription

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hotstore.domain import Access, Promocodes
-from hotstore.errors import InvalidInput, PromocodeRejected
-from hotstore.store import HotStore
+from hotstore.core.errors import InvalidInput, PromocodeRejected
+from hotstore.core.store import HotStore
+from hotstore.durable._services import Access, Promocodes
 from persistence.enums import PromocodeType
 
 NOW = datetime(2026, 2, 1, tzinfo=UTC)

@@ -22,8 +22,8 @@ from hotstore import (
     Settings,
     StoreUnavailable,
 )
-from hotstore.keys import board_member, iso_week, session_member
-from hotstore.redis_client import connect, embedded_server
+from hotstore.core.keys import board_member, iso_week, session_member
+from hotstore.core.redis_client import connect, embedded_server
 from persistence.engine import create_engine
 from persistence.models import Base, BotSession, User
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotstore.domain import Access
-from hotstore.errors import InsufficientAccess, InvalidInput
-from hotstore.store import HotStore
+from hotstore.core.errors import InsufficientAccess, InvalidInput
+from hotstore.core.store import HotStore
+from hotstore.durable._services import Access
 from persistence.engine import sessionmaker_for
 from persistence.enums import FreeTrainingSource, SubscriptionType
 from persistence.repositories.subscriptions import SubscriptionRepository

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hotstore.errors import InvalidInput
-from hotstore.validation import _json_value, check_document
+from hotstore.core.errors import InvalidInput
+from hotstore.core.validation import _json_value, check_document
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(),

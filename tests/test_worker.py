@@ -12,14 +12,14 @@ from conftest import REDIS_ENV, real_server_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_flush_support import delete_namespace, hot_user, settings_for, sql_user, sql_user_row
 
-from hotstore import constants as c
-from hotstore.errors import InvalidInput
-from hotstore.redis_client import connect
-from hotstore.settings import Settings
-from workers.backoff import Backoff
-from workers.embedded import EmbeddedWorker
+from hotstore.core import constants as c
+from hotstore.core.errors import InvalidInput
+from hotstore.core.redis_client import connect
+from hotstore.core.settings import Settings
+from hotstore.writebehind.backoff import Backoff
+from hotstore.writebehind.embedded import EmbeddedWorker
+from hotstore.writebehind.metrics import read_metrics
 from workers.jobs import IN_PROCESS, SETTINGS, STATE, flush_once, open_state, startup
-from workers.metrics import read_metrics
 from workers.settings import cron_jobs, every, queue_name, worker_settings_from_env
 
 UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:9/none"  # port 9 (discard): nothing listens
@@ -135,7 +135,7 @@ def test_backoff_doubles_up_to_its_cap() -> None:
 
 def test_backoff_logs_once_per_outage_and_once_on_recovery(caplog: pytest.LogCaptureFixture) -> None:
     backoff = Backoff(base_s=1, cap_s=5, clock=lambda: 0.0)
-    with caplog.at_level(logging.INFO, logger="workers.flush"):
+    with caplog.at_level(logging.INFO, logger="hotstore.writebehind.flush"):
         for _ in range(4):
             backoff.failed(OSError("connection refused"))
         backoff.succeeded()

@@ -1,6 +1,6 @@
 """What the CLI commands ``hotstore worker``, ``hotstore flush`` and ``hotstore status`` do.
 
-``hotstore.cli`` parses flags into :class:`hotstore.settings.Settings` and calls these. ``flush_all`` and
+``hotstore.cli.main`` parses flags into :class:`hotstore.core.settings.Settings` and calls these. ``flush_all`` and
 ``status`` have async twins for callers already inside an event loop.
 """
 
@@ -13,12 +13,12 @@ from typing import Any
 import arq.worker
 from arq.connections import RedisSettings
 
-from hotstore.errors import InvalidInput
-from hotstore.settings import Settings
-from workers.entities import ENTITIES
-from workers.flush import dirty_counts, drain
+from hotstore.core.errors import InvalidInput
+from hotstore.core.settings import Settings
+from hotstore.writebehind.entities import ENTITIES
+from hotstore.writebehind.flush import dirty_counts, drain
+from hotstore.writebehind.metrics import now_ms, read_metrics, record_flush
 from workers.jobs import open_state
-from workers.metrics import now_ms, read_metrics, record_flush
 from workers.settings import arq_redis_url, worker_options
 
 FLUSH_ALL_ROUNDS = 3  # drains before giving up on entities that keep being rewritten

@@ -3,7 +3,7 @@
 Every job reads its resources from ``ctx[STATE]`` (a :class:`WorkerState`) that :func:`startup` builds from
 ``ctx[SETTINGS]`` (set by ``run_worker``/``EmbeddedWorker``) or from the environment (``arq
 workers.WorkerSettings``). Jobs never raise: a failure is counted in the metrics and logged once per outage
-(``workers.backoff``), and the next tick retries when the back-off allows.
+(``hotstore.writebehind.backoff``), and the next tick retries when the back-off allows.
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ from typing import Any
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotstore import constants as c
-from hotstore.errors import InvalidInput
-from hotstore.redis_client import connect
-from hotstore.settings import Settings
+from hotstore.core import constants as c
+from hotstore.core.errors import InvalidInput
+from hotstore.core.redis_client import connect
+from hotstore.core.settings import Settings
+from hotstore.writebehind.backoff import Backoff
+from hotstore.writebehind.flush import FlushTotals, drain
+from hotstore.writebehind.metrics import record_failure, record_flush
+from hotstore.writebehind.rebuild import rebuild_boards_if_lost
+from hotstore.writebehind.scripts import WorkerScripts
+from hotstore.writebehind.sweep import sweep_idle
 from persistence.engine import create_engine
-from workers.backoff import Backoff
-from workers.flush import FlushTotals, drain
-from workers.metrics import record_failure, record_flush
-from workers.rebuild import rebuild_boards_if_lost
-from workers.scripts import WorkerScripts
-from workers.sweep import sweep_idle
 
 log = logging.getLogger("workers")
 
@@ -80,7 +80,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     if settings.embedded_redis and not ctx.get(IN_PROCESS):
         raise InvalidInput(
             "a worker process needs REDIS_URL: the embedded fakeredis lives inside one process "
-            "(run the jobs there with workers.embedded.EmbeddedWorker)"
+            "(run the jobs there with hotstore.writebehind.embedded.EmbeddedWorker)"
         )
     ctx[STATE] = open_state(settings)
     log.info("hotstore worker for namespace %r started", settings.namespace)

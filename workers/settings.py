@@ -18,9 +18,9 @@ from typing import Any
 from arq.connections import RedisSettings
 from arq.cron import CronJob, cron
 
-from hotstore import constants as c
-from hotstore.errors import InvalidInput
-from hotstore.settings import Settings
+from hotstore.core import constants as c
+from hotstore.core.errors import InvalidInput
+from hotstore.core.settings import Settings
 from workers.jobs import SETTINGS, flush_job, rebuild_job, shutdown, startup, sweep_job
 
 
@@ -62,7 +62,7 @@ def arq_redis_url(settings: Settings) -> str:
     if not url:
         raise InvalidInput(
             "a worker process needs REDIS_URL (or HOTSTORE_ARQ_REDIS_URL): the embedded fakeredis lives inside "
-            "one process, so use workers.embedded.EmbeddedWorker there instead"
+            "one process, so use hotstore.writebehind.embedded.EmbeddedWorker there instead"
         )
     return url
 

@@ -1,7 +1,7 @@
 """Training history: one row per finished training, listed newest first (ties broken by id).
 
 Only the SQL row lives here. The user's counters (``total_trainings``, ``total_score``) are hot fields
-kept in Redis; ``hotstore.domain.history`` updates them after this insert commits.
+kept in Redis; ``hotstore.durable.history`` updates them after this insert commits.
 """
 
 from __future__ import annotations

@@ -1,1 +1,0 @@
-"""Benchmark scripts (run from the repository root: ``python -m bench.<name>``)."""

@@ -1,0 +1,1 @@
+"""``hotstore demo``: simulated traffic over several bots, a live view, and the closing SQL = Redis verdict."""

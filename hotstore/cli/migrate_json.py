@@ -1,0 +1,262 @@
+"""Import a v4 ``users_data.json`` dump (the pre-SQL ``UserServicePersistent`` file) into SQL.
+
+The file is ``{"<telegram id>": {"session": {...}, "stats": {...}}, ...}``. Each user becomes a ``users`` row
+(``total_xp``, ``level``, ``total_trainings`` from the stats) and a ``bot_sessions`` row for ``bot_name``
+whose documents are the JSON ones merged over the v4 defaults. Example::
+
+    report = await migrate_json("users_data.json", bot_name="spin_bot", dry_run=False, settings=Settings.from_env())
+    print(report.summary())
+
+- Idempotent: values are written, never added, and unchanged rows are not touched; a second run writes nothing.
+- Bad records (id not an integer, wrong types, oversized documents, duplicates) are reported with their ids;
+  the others are imported.
+- The hot store never shadows the import: clean Redis copies of imported users are evicted after the SQL
+  write, and board scores are set if the boards are already built. Users with unflushed hot writes are left
+  alone and reported in ``live_conflicts`` (flush, e.g. stop the bots, and run again).
+- Batched (``batch_size`` users per SQL transaction and per Redis script); the input is copied to
+  ``<file>.backup`` first, as v4's script did. Progress goes to ``progress`` (stderr by default).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from hotstore.core.constants import LUA_EXACT_INT
+from hotstore.core.errors import InvalidInput
+from hotstore.core.keys import KeyScheme, board_member, check_bot_name, session_member
+from hotstore.core.redis_client import connect, reachable
+from hotstore.core.scripts import read_lua
+from hotstore.core.settings import Settings
+from hotstore.core.validation import check_document, check_telegram_id
+from persistence.defaults import default_session, default_stats
+from persistence.engine import create_engine
+from persistence.json_import import ImportedUser, import_users
+from persistence.models import Base
+
+DEFAULT_BATCH = 1000
+_DECIMAL_ID = re.compile(r"^-?[0-9]{1,20}$")
+_INT32_MAX = 2**31 - 1
+# (stats key, users column, lowest allowed, highest allowed)
+_COUNTERS = (
+    ("total_xp", "total_xp", 0, LUA_EXACT_INT),
+    ("current_level", "level", 1, _INT32_MAX),
+    ("total_trainings", "total_trainings", 0, _INT32_MAX),
+    ("total_score", "total_score", 0, LUA_EXACT_INT),
+)
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A record that was not imported: its key in the file and why."""
+
+    key: str
+    reason: str
+
+
+@dataclass
+class MigrationReport:
+    """What a run found and did. ``ok`` is true when every record was imported and nothing was left shadowed."""
+
+    source: Path
+    bot_name: str
+    dry_run: bool
+    records: int = 0
+    valid: int = 0
+    users_written: int = 0  # users rows inserted or changed (0 on a re-run of the same file)
+    sessions_written: int = 0
+    bad_records: list[BadRecord] = field(default_factory=list)
+    live_conflicts: list[int] = field(default_factory=list)  # users with unflushed hot writes: not evicted
+    backup: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.bad_records and not self.live_conflicts
+
+    def summary(self) -> str:
+        """A few human-readable lines, bad records first."""
+        lines = [f"bad record {bad.key!r}: {bad.reason}" for bad in self.bad_records]
+        lines += [f"user {tg}: unflushed hot writes, not evicted (flush, then run again)" for tg in self.live_conflicts]
+        verb = "would import" if self.dry_run else "imported"
+        lines.append(
+            f"{self.source}: {self.records} records, {verb} {self.valid} into bot {self.bot_name!r} "
+            f"({self.users_written} users and {self.sessions_written} sessions written), "
+            f"{len(self.bad_records)} bad, {self.seconds:.1f}s"
+        )
+        if self.backup is not None:
+            lines.append(f"backup: {self.backup}")
+        return "\n".join(lines)
+
+
+async def migrate_json(
+    path: str | Path,
+    *,
+    bot_name: str | None = None,
+    dry_run: bool = False,
+    settings: Settings | None = None,
+    progress: TextIO | None = sys.stderr,
+    batch_size: int = DEFAULT_BATCH,
+) -> MigrationReport:
+    """Import the v4 JSON dump at ``path`` into bot ``bot_name`` (``None`` → ``settings.bot_name``).
+
+    Raises :class:`InvalidInput` if the file cannot be read or is not a JSON object; bad records inside a
+    good file are reported in the result instead. ``dry_run`` validates and counts without writing anything.
+    """
+    started = time.monotonic()
+    settings = settings or Settings.from_env()
+    bot = check_bot_name(settings.bot_name if bot_name is None else bot_name)
+    source = Path(path)
+    document = _read_dump(source)
+    report = MigrationReport(source=source, bot_name=bot, dry_run=dry_run, records=len(document))
+    users = list(_parse_records(document, settings.max_document_bytes, report))
+    report.valid = len(users)
+    if not dry_run:
+        report.backup = _backup(source)
+        await _write(users, bot, settings, report, progress, batch_size)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _read_dump(source: Path) -> dict[str, Any]:
+    try:
+        with source.open(encoding="utf-8") as fh:
+            document = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"cannot read the JSON dump {str(source)!r}: {exc}") from exc
+    if not isinstance(document, dict):
+        kind = type(document).__name__
+        raise InvalidInput(f"{str(source)!r} must hold a JSON object keyed by telegram id, not {kind}")
+    return document
+
+
+def _backup(source: Path) -> Path:
+    backup = source.with_name(source.name + ".backup")
+    shutil.copy2(source, backup)
+    return backup
+
+
+def _parse_records(document: Mapping[str, Any], max_bytes: int, report: MigrationReport) -> Iterator[ImportedUser]:
+    seen: dict[int, str] = {}
+    for key, value in document.items():
+        try:
+            user = parse_record(key, value, max_bytes)
+        except InvalidInput as exc:
+            report.bad_records.append(BadRecord(key, str(exc)))
+            continue
+        if user.telegram_id in seen:
+            report.bad_records.append(BadRecord(key, f"same telegram id as record {seen[user.telegram_id]!r}"))
+            continue
+        seen[user.telegram_id] = key
+        yield user
+
+
+def parse_record(key: str, value: Any, max_bytes: int) -> ImportedUser:
+    """One record of the dump, validated and merged over the v4 default session and stats."""
+    if not _DECIMAL_ID.match(key):
+        raise InvalidInput(f"key is not a decimal telegram id: {key!r}")
+    telegram_id = check_telegram_id(int(key))
+    if not isinstance(value, dict):
+        raise InvalidInput(f"record must be an object with 'session' and 'stats', not {type(value).__name__}")
+    documents = {}
+    for name in ("session", "stats"):
+        raw = value.get(name)
+        documents[name] = check_document(name, {} if raw is None else raw)
+        size = len(json.dumps(documents[name]).encode())
+        if size > max_bytes:
+            raise InvalidInput(f"{name} is {size} bytes, over the {max_bytes}-byte limit")
+    stats = documents["stats"]
+    counters = {column: _counter(stats, name, low, high) for name, column, low, high in _COUNTERS}
+    return ImportedUser(
+        telegram_id=telegram_id,
+        total_xp=counters["total_xp"] or 0,
+        level=counters["level"] or 1,
+        total_trainings=counters["total_trainings"] or 0,
+        total_score=counters["total_score"],
+        bot_xp=counters["total_xp"] or 0,  # the dump came from a single bot: all its XP was earned there
+        session_data={**default_session(), **documents["session"]},
+        stats_data={**default_stats(), **stats},
+    )
+
+
+def _counter(stats: Mapping[str, Any], name: str, low: int, high: int) -> int | None:
+    value = stats.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidInput(f"stats.{name} must be an int between {low} and {high}: {value!r}")
+    return value
+
+
+async def _write(
+    users: Sequence[ImportedUser],
+    bot_name: str,
+    settings: Settings,
+    report: MigrationReport,
+    progress: TextIO | None,
+    batch_size: int,
+) -> None:
+    redis = connect(settings)
+    engine = create_engine(settings.database_url)
+    try:
+        async with reachable():
+            await redis.ping()  # fail before the first SQL write if the hot store is down
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        evict = redis.register_script(read_lua("json_import_evict.lua"))
+        keys = settings.keys
+        for start in range(0, len(users), batch_size):
+            batch = users[start : start + batch_size]
+            await _write_batch(engine, batch, bot_name, report)
+            async with reachable():
+                conflicts = await evict(keys=_evict_keys(keys, bot_name, batch), args=_evict_args(bot_name, batch))
+            report.live_conflicts.extend(int(member) for member in conflicts)
+            _show_progress(progress, start + len(batch), len(users))
+    finally:
+        await engine.dispose()
+        await redis.aclose()
+
+
+async def _write_batch(
+    engine: AsyncEngine, batch: Sequence[ImportedUser], bot_name: str, report: MigrationReport
+) -> None:
+    async with AsyncSession(engine) as session, session.begin():
+        counts = await import_users(session, bot_name, batch)
+    report.users_written += len(counts.users_written)
+    report.sessions_written += len(counts.sessions_written)
+
+
+def _evict_keys(keys: KeyScheme, bot_name: str, batch: Sequence[ImportedUser]) -> list[str]:
+    head = [keys.dirty_users, keys.dirty_sessions, keys.boards_built, keys.global_board, keys.bot_board(bot_name)]
+    for user in batch:
+        head += [keys.user(user.telegram_id), keys.session(bot_name, user.telegram_id)]
+    return head
+
+
+def _evict_args(bot_name: str, batch: Sequence[ImportedUser]) -> list[str | int]:
+    args: list[str | int] = []
+    for user in batch:
+        tg = user.telegram_id
+        args += [str(tg), session_member(bot_name, tg), board_member(tg), user.total_xp, user.bot_xp]
+    return args
+
+
+def _show_progress(stream: TextIO | None, done: int, total: int) -> None:
+    if stream is None:
+        return
+    stream.write(f"\rimporting users: {done}/{total} ({100 * done // max(total, 1)}%)")
+    if done >= total:
+        stream.write("\n")
+    stream.flush()
+
+
+__all__ = ["BadRecord", "MigrationReport", "migrate_json", "parse_record"]

@@ -1,0 +1,115 @@
+"""How documents sit in Redis hashes.
+
+A session hash holds one field per top-level key of each document, so a single key can be set or
+incremented atomically by a script (Lua in Redis has no msgpack on fakeredis, so values carry a
+one-byte type tag that Lua can read):
+
+- ``i<decimal>``: an ``int`` with ``|n| <= 2**53`` (Lua can add to it exactly);
+- ``m<msgpack>``: anything else (str, float, bool, None, list, dict, larger ints).
+
+Session fields are ``s:<key>``, stats fields ``t:<key>`` (hotstore.core.constants).
+
+The user hash's applied-training marks (``lt``, ``lr``: record_training.lua) are flushed to and loaded from
+``users.training_marks``, the document ``{"last": <id>, "recent": [<ids>]}``: see
+:func:`training_marks_from_hash` and :func:`training_marks_to_hash`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgpack
+
+from hotstore.core.constants import (
+    LUA_EXACT_INT,
+    SESSION_FIELD_PREFIX,
+    STATS_FIELD_PREFIX,
+    USER_LAST_TRAINING,
+    USER_RECENT_TRAININGS,
+)
+
+INT_TAG = b"i"
+PACKED_TAG = b"m"
+_packb = msgpack.packb
+
+
+def encode_value(value: Any) -> bytes:
+    """Encode one document value for a hash field."""
+    if isinstance(value, int) and not isinstance(value, bool) and -LUA_EXACT_INT <= value <= LUA_EXACT_INT:
+        return INT_TAG + str(value).encode()
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return PACKED_TAG + packed
+
+
+def decode_value(raw: bytes) -> Any:
+    """Inverse of :func:`encode_value`."""
+    tag, body = raw[:1], raw[1:]
+    if tag == INT_TAG:
+        return int(body)
+    if tag == PACKED_TAG:
+        return msgpack.unpackb(body, raw=False, strict_map_key=False)
+    raise ValueError(f"unknown field encoding {raw[:8]!r}")
+
+
+def encode_document(prefix: str, document: Mapping[str, Any]) -> dict[str, bytes]:
+    """``{'a': 1}`` with prefix ``s:`` → ``{'s:a': b'i1'}``."""
+    fields: dict[str, bytes] = {}
+    for key, value in document.items():
+        # exact ints and strs inline (the common values), everything else through encode_value: same bytes
+        kind = type(value)
+        if kind is int and -LUA_EXACT_INT <= value <= LUA_EXACT_INT:
+            fields[prefix + key] = b"i%d" % value
+        elif kind is str:
+            fields[prefix + key] = PACKED_TAG + _packb(value, use_bin_type=True)
+        else:
+            fields[prefix + key] = encode_value(value)
+    return fields
+
+
+def decode_documents(fields: Mapping[bytes | str, bytes]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a session hash into ``(session_data, stats_data)``; metadata fields are ignored."""
+    session: dict[str, Any] = {}
+    stats: dict[str, Any] = {}
+    for raw_name, raw in fields.items():
+        name = raw_name.decode() if isinstance(raw_name, bytes) else raw_name
+        if name.startswith(SESSION_FIELD_PREFIX):
+            session[name[len(SESSION_FIELD_PREFIX) :]] = decode_value(raw)
+        elif name.startswith(STATS_FIELD_PREFIX):
+            stats[name[len(STATS_FIELD_PREFIX) :]] = decode_value(raw)
+    return session, stats
+
+
+def encoded_size(fields: Mapping[str, bytes]) -> int:
+    """Bytes a set of encoded fields takes, for the document size limit."""
+    return sum(map(len, fields)) + sum(map(len, fields.values()))
+
+
+def training_marks_from_hash(fields: Mapping[Any, bytes]) -> dict[str, Any] | None:
+    """A user hash's applied-training marks as the ``users.training_marks`` document; ``None`` if it has none.
+
+    ``{b'lt': b'12', b'lr': b'9 12'}`` → ``{'last': 12, 'recent': [9, 12]}``. A malformed mark raises ValueError.
+    """
+    last = fields.get(USER_LAST_TRAINING.encode())
+    recent = fields.get(USER_RECENT_TRAININGS.encode())
+    if last is None and recent is None:
+        return None
+    return {
+        "last": int(last) if last is not None else 0,
+        "recent": [int(text) for text in (recent or b"").split()],
+    }
+
+
+def training_marks_to_hash(marks: Mapping[str, Any] | None) -> dict[str, str]:
+    """Inverse of :func:`training_marks_from_hash`: the ``lt``/``lr`` fields, in record_training.lua's encoding
+    (decimal id; ascending ids separated by spaces). ``None`` (no training applied yet) gives no fields."""
+    if not marks:
+        return {}
+    fields: dict[str, str] = {}
+    last = int(marks.get("last") or 0)
+    recent = sorted(int(applied) for applied in marks.get("recent") or ())
+    if last:
+        fields[USER_LAST_TRAINING] = str(last)
+    if recent:
+        fields[USER_RECENT_TRAININGS] = " ".join(str(applied) for applied in recent)
+    return fields

@@ -1,0 +1,92 @@
+"""Every wire name, environment variable and default of hotstore, in one place."""
+
+from __future__ import annotations
+
+# Environment variables (each also has a `hotstore` CLI flag).
+ENV_DATABASE_URL = "DATABASE_URL"
+ENV_REDIS_URL = "REDIS_URL"
+ENV_BOT_NAME = "BOT_NAME"
+ENV_NAMESPACE = "HOTSTORE_NAMESPACE"
+ENV_FLUSH_INTERVAL = "HOTSTORE_FLUSH_INTERVAL"
+ENV_FLUSH_BATCH = "HOTSTORE_FLUSH_BATCH"
+ENV_IDLE_TTL = "HOTSTORE_IDLE_TTL"
+ENV_MAX_DOCUMENT_BYTES = "HOTSTORE_MAX_DOCUMENT_BYTES"
+ENV_WEEKLY_BOARD_WEEKS = "HOTSTORE_WEEKLY_BOARD_WEEKS"
+ENV_ACTIVITY_RESOLUTION = "HOTSTORE_ACTIVITY_RESOLUTION"
+ENV_ARQ_REDIS_URL = "HOTSTORE_ARQ_REDIS_URL"
+ENV_AUTOPIPELINE = "HOTSTORE_AUTOPIPELINE"  # "1": coalesce concurrent calls into pipelines
+ENV_EMBEDDED_WORKER = "HOTSTORE_EMBEDDED_WORKER"  # "0": init_db() starts no in-process flusher
+
+# Defaults.
+DEFAULT_BOT_NAME = "spin_bot"  # v4's default
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./hotstore.db"
+DEFAULT_NAMESPACE = "hs"
+DEFAULT_FLUSH_INTERVAL_S = 1.0
+DEFAULT_FLUSH_BATCH = 500
+DEFAULT_IDLE_TTL_S = 24 * 3600
+DEFAULT_MAX_DOCUMENT_BYTES = 256 * 1024
+DEFAULT_WEEKLY_BOARD_WEEKS = 5
+DEFAULT_ACTIVITY_RESOLUTION_S = 60
+
+# Limits of the key scheme and of Lua's number type.
+BOT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,50}$"
+NAMESPACE_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+LUA_EXACT_INT = 2**53  # Lua numbers are doubles: integers beyond this lose precision
+MAX_XP_DELTA = 10**12
+MAX_PAGE_LIMIT = 1000
+
+# Fields of the user hash (short names: one hash per user, millions of users).
+USER_ID = "id"  # users.id in SQL
+USER_TELEGRAM_ID = "tg"
+USER_USERNAME = "un"
+USER_FIRST_NAME = "fn"
+USER_LAST_NAME = "ln"
+USER_XP = "xp"
+USER_LEVEL = "lvl"
+USER_TOTAL_TRAININGS = "tt"
+USER_TOTAL_SCORE = "ts"
+USER_REGISTERED_MS = "reg"
+USER_LAST_ACTIVITY_MS = "la"
+VERSION = "v"  # bumped by every write, on users and sessions
+
+# Fields of the session hash: metadata fields, plus one field per top-level key of each document.
+SESSION_USER_ID = "uid"
+SESSION_CREATED_MS = "ca"
+SESSION_UPDATED_MS = "ua"
+SESSION_XP = "xp"  # XP earned in this bot (bot_sessions.xp; the bot board's score)
+SESSION_FIELD_PREFIX = "s:"  # s:<key> holds session_data[key]
+STATS_FIELD_PREFIX = "t:"  # t:<key> holds stats_data[key]
+
+# Worker metrics hash fields.
+METRIC_ROWS_FLUSHED = "rows_flushed"
+METRIC_FLUSHES = "flushes"
+METRIC_FAILURES = "failures"
+METRIC_LAST_ERROR = "last_error"
+METRIC_LAST_ERROR_AT = "last_error_at"
+METRIC_LAST_FLUSH_AT = "last_flush_at"
+
+# Write-behind workers (workers/).
+ARQ_QUEUE_PREFIX = "arq:hotstore:"  # + namespace: one queue (and one set of cron job ids) per namespace
+FLUSH_LOCK_LEASE_MS = 5_000  # a killed flusher blocks the others for at most this long
+FLUSH_BACKOFF_MAX_S = 30.0  # cap of the exponential retry delay while SQL (or Redis) is unreachable
+FLUSH_JOB_TIMEOUT_S = 60
+SHUTDOWN_FLUSH_BUDGET_S = 30.0  # the final flush of a stopping worker gives up after this long
+SQL_CONNECT_TIMEOUT_S = 5.0
+REBUILD_CHUNK = 10_000  # SQL rows per step of a leaderboard rebuild
+REBUILD_CHECK_INTERVAL_S = 10
+REBUILD_JOB_TIMEOUT_S = 1_800
+REBUILD_LOCK_LEASE_MS = 60_000  # renewed after every chunk
+TEMP_BOARD_TTL_MS = 600_000  # a crashed rebuild's half-built board disappears by itself
+SWEEP_INTERVAL_S = 300
+SWEEP_SCAN_COUNT = 1_000
+SWEEP_JOB_TIMEOUT_S = 600
+WORKER_HEALTH_CHECK_INTERVAL_S = 15
+METRIC_LAST_FLUSH_ROWS = "last_flush_rows"
+
+# Training history applied to the hot counters (hotstore/scripts/record_training.lua); both marks are flushed to
+# and loaded from users.training_marks with the counters (hotstore.core.codec.training_marks_from_hash/_to_hash).
+USER_LAST_TRAINING = "lt"  # highest training_history.id applied to tt/ts
+USER_RECENT_TRAININGS = "lr"  # the last RECENT_TRAININGS_KEPT applied ids, space-separated
+RECENT_TRAININGS_KEPT = 32  # more concurrent trainings of one user than this cannot be in flight

@@ -1,0 +1,65 @@
+"""The Redis client a store uses: a real server from ``settings.redis_url``, or the embedded fakeredis.
+
+The embedded default is one in-process ``fakeredis.FakeServer`` shared by every store of the process,
+so a bot, the compat facade and an in-process worker see the same data. It is for development, the
+demo and tests: it cannot be shared between processes and is not a production store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import fakeredis
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from hotstore.core.autopipeline import FastPackConnection, connect_autopipelined
+from hotstore.core.errors import StoreUnavailable
+from hotstore.core.settings import Settings
+
+_server: fakeredis.FakeServer | None = None
+_server_lock = threading.Lock()
+
+# Redis failures that mean "the store cannot be reached" (callers see StoreUnavailable).
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def embedded_server() -> fakeredis.FakeServer:
+    """The process-wide fakeredis server behind every embedded store (created on first use)."""
+    global _server
+    with _server_lock:
+        if _server is None:
+            _server = fakeredis.FakeServer()
+        return _server
+
+
+def connect(settings: Settings) -> aioredis.Redis:
+    """A client for ``settings.redis_url``; ``None`` gives a client on :func:`embedded_server`.
+
+    Responses are bytes (``decode_responses=False``): hash values are codec-encoded binary.
+    Commands are never retried by the client, since a re-sent script could apply twice.
+    ``settings.autopipeline`` gives a :class:`hotstore.core.autopipeline.AutoPipelineRedis` (real Redis only).
+    Commands are packed by hiredis's C packer (:class:`hotstore.core.autopipeline.FastPackConnection`: the same bytes
+    as redis-py's Python packer, which it falls back to for anything hiredis refuses); ``rediss://`` and
+    ``unix://`` URLs keep redis-py's TLS and socket connections.
+    """
+    if settings.redis_url is None:
+        client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=embedded_server())
+        return client
+    if settings.autopipeline:
+        return connect_autopipelined(settings.redis_url)
+    real: aioredis.Redis = aioredis.Redis.from_url(
+        settings.redis_url, decode_responses=False, connection_class=FastPackConnection)
+    return real
+
+
+@asynccontextmanager
+async def reachable(what: str = "Redis") -> AsyncIterator[None]:
+    """Turn connection and timeout errors raised inside the block into :class:`StoreUnavailable`."""
+    try:
+        yield
+    except UNAVAILABLE_ERRORS as exc:
+        raise StoreUnavailable(f"{what} unreachable: {exc}") from exc

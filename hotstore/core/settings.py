@@ -1,0 +1,103 @@
+"""Configuration, from the environment or from keyword arguments (CLI flags map onto the same fields)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from hotstore.core import constants as c
+from hotstore.core.errors import InvalidInput
+from hotstore.core.keys import KeyScheme, check_bot_name
+from persistence.engine import database_url
+
+
+def normalize_database_url(url: str | None) -> str:
+    """Give a plain URL its async driver (see ``persistence.database_url``); ``None`` means the SQLite default."""
+    return database_url(url or "")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything hotstore reads from the environment. ``redis_url=None`` means in-process fakeredis."""
+
+    database_url: str = c.DEFAULT_SQLITE_URL
+    redis_url: str | None = None
+    bot_name: str = c.DEFAULT_BOT_NAME
+    namespace: str = c.DEFAULT_NAMESPACE
+    flush_interval: float = c.DEFAULT_FLUSH_INTERVAL_S
+    flush_batch: int = c.DEFAULT_FLUSH_BATCH
+    idle_ttl: int = c.DEFAULT_IDLE_TTL_S
+    max_document_bytes: int = c.DEFAULT_MAX_DOCUMENT_BYTES
+    weekly_board_weeks: int = c.DEFAULT_WEEKLY_BOARD_WEEKS
+    activity_resolution: int = c.DEFAULT_ACTIVITY_RESOLUTION_S
+    arq_redis_url: str | None = None
+    autopipeline: bool = False  # real Redis only: see hotstore.core.autopipeline
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "database_url", normalize_database_url(self.database_url))
+        check_bot_name(self.bot_name)
+        KeyScheme(self.namespace)
+        positive = {
+            "flush_interval": self.flush_interval,
+            "flush_batch": self.flush_batch,
+            "idle_ttl": self.idle_ttl,
+            "max_document_bytes": self.max_document_bytes,
+            "weekly_board_weeks": self.weekly_board_weeks,
+        }
+        for name, value in positive.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise InvalidInput(f"{name} must be a positive number: {value!r}")
+        if not isinstance(self.activity_resolution, int) or self.activity_resolution < 0:
+            raise InvalidInput(f"activity_resolution must be an int >= 0: {self.activity_resolution!r}")
+
+    @property
+    def keys(self) -> KeyScheme:
+        return KeyScheme(self.namespace)
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``DATABASE_URL``, ``REDIS_URL``, ``BOT_NAME``, ``HOTSTORE_*``; non-None ``overrides`` win."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        spec: list[tuple[str, str, type]] = [
+            ("database_url", c.ENV_DATABASE_URL, str),
+            ("redis_url", c.ENV_REDIS_URL, str),
+            ("bot_name", c.ENV_BOT_NAME, str),
+            ("namespace", c.ENV_NAMESPACE, str),
+            ("flush_interval", c.ENV_FLUSH_INTERVAL, float),
+            ("flush_batch", c.ENV_FLUSH_BATCH, int),
+            ("idle_ttl", c.ENV_IDLE_TTL, int),
+            ("max_document_bytes", c.ENV_MAX_DOCUMENT_BYTES, int),
+            ("weekly_board_weeks", c.ENV_WEEKLY_BOARD_WEEKS, int),
+            ("activity_resolution", c.ENV_ACTIVITY_RESOLUTION, int),
+            ("arq_redis_url", c.ENV_ARQ_REDIS_URL, str),
+        ]
+        for name, var, kind in spec:
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = kind(raw)
+            except ValueError as exc:
+                raise InvalidInput(f"{var} must be {kind.__name__}: {raw!r}") from exc
+        flag = env.get(c.ENV_AUTOPIPELINE, "").strip().lower()
+        if flag:
+            values["autopipeline"] = flag in ("1", "true", "yes", "on")
+        known = {f.name for f in fields(cls)}
+        for name, value in overrides.items():
+            if name not in known:
+                raise InvalidInput(f"unknown setting {name!r}")
+            if value is not None:
+                values[name] = value
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        return replace(self, **changes)

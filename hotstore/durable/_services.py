@@ -1,0 +1,20 @@
+"""The durable domain as services over a :class:`~hotstore.core.store.HotStore`: one SQL transaction per call.
+
+::
+
+    badges = Badges(store);        await badges.award(42, "spin_master")          # True once
+    payments = Payments(store);    await payments.complete("yookassa", "pay-1")   # grants once
+    access = Access(store);        await access.check(42); await access.consume(42)
+    promos = Promocodes(store);    await promos.redeem("SPRING", 42)
+    history = TrainingHistory(store); await history.save(42, total_score=180)
+    await delete_user(store, 42)
+"""
+
+from hotstore.durable.access import Access
+from hotstore.durable.badges import Badges
+from hotstore.durable.deletion import delete_user
+from hotstore.durable.history import TrainingHistory, TrainingRecorded
+from hotstore.durable.payments import Payments
+from hotstore.durable.promocodes import Promocodes
+
+__all__ = ["Access", "Badges", "Payments", "Promocodes", "TrainingHistory", "TrainingRecorded", "delete_user"]

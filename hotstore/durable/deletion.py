@@ -1,0 +1,75 @@
+"""Deleting a user: every SQL row (``ON DELETE CASCADE``) and every Redis key and board entry of theirs.
+
+Order: Redis, then SQL, then Redis again. The first pass removes the dirty marks, so no new flush can write
+the user back; the SQL delete then removes whatever an in-flight flush wrote before it; the second pass
+removes a hash a concurrent read-through may have loaded from SQL in between. A flush that read the user
+before the first pass and commits after the SQL delete can still recreate the row: the residual window is
+one flush batch, and deleting again removes it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hotstore.core.keys import board_member, iso_week, parse_session_member, session_member
+from hotstore.core.redis_client import reachable
+from hotstore.core.scripts import source
+from hotstore.core.validation import check_telegram_id
+from persistence.models import BotSession, User
+from persistence.repositories.subscriptions import system_clock
+
+if TYPE_CHECKING:
+    from hotstore.core.store import HotStore
+
+
+async def _bot_names(store: HotStore, telegram_id: int) -> list[str]:
+    """Bots the user has a session in: from SQL rows and from the dirty-sessions set (not yet flushed)."""
+    sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+    async with sessions() as session:
+        stmt = select(BotSession.bot_name).join(User, User.id == BotSession.user_id)
+        rows = await session.execute(stmt.where(User.telegram_id == telegram_id))
+        names = {str(name) for name in rows.scalars().all()}
+    async with reachable():
+        async for member, _ in store.redis.zscan_iter(store.keys.dirty_sessions, match=f"*:{telegram_id}"):
+            bot_name, member_id = parse_session_member(member)
+            if member_id == telegram_id:
+                names.add(bot_name)
+    return sorted(names)
+
+
+async def _delete_hot(store: HotStore, telegram_id: int, bots: list[str]) -> int:
+    keys = store.keys
+    today = system_clock()
+    weeks = {iso_week(today - timedelta(weeks=i)) for i in range(store.settings.weekly_board_weeks + 1)}
+    script_keys = [keys.user(telegram_id), keys.dirty_users, keys.dirty_sessions, keys.global_board]
+    script_keys += [keys.session(bot, telegram_id) for bot in bots]
+    script_keys += [keys.bot_board(bot) for bot in bots]
+    script_keys += [keys.weekly_board(week) for week in sorted(weeks)]
+    args: list[str | int] = [telegram_id, board_member(telegram_id), len(bots)]
+    args += [session_member(bot, telegram_id) for bot in bots]
+    script = store.redis.register_script(source("delete_user.lua", prelude=False))
+    async with reachable():
+        return int(await script(keys=script_keys, args=args))
+
+
+async def delete_user(store: HotStore, telegram_id: int) -> bool:
+    """Delete the user everywhere; True if they had an SQL row. Badges, payments, subscriptions, free
+    trainings, promocode usages, sessions and training history go with it.
+
+    ``await delete_user(store, 42)``
+    """
+    check_telegram_id(telegram_id)
+    bots = await _bot_names(store, telegram_id)
+    await _delete_hot(store, telegram_id, bots)
+    sessions = async_sessionmaker(store.engine, expire_on_commit=False)
+    async with sessions.begin() as session:
+        result = await session.execute(
+            delete(User).where(User.telegram_id == telegram_id).execution_options(synchronize_session=False)
+        )
+        existed = bool(getattr(result, "rowcount", 0))
+    await _delete_hot(store, telegram_id, bots)
+    return existed

@@ -1,0 +1,251 @@
+"""Write-behind flush: dirty entities from Redis to SQL, in batches, crash-safe and safe to run twice.
+
+One batch (:func:`flush_batch`) is three steps, each safe to interrupt:
+
+1. read: the oldest dirty members (lowest first-dirty score) and their hashes, in one pipeline;
+2. write: one SQL transaction of version-guarded upserts (``… WHERE table.version < excluded.version``),
+   rows deduplicated by key and sorted by it (two flushers then lock rows in the same order: no deadlock);
+3. compare-and-clean (one Lua script): a member leaves the dirty set only if its hash still has the flushed
+   version; otherwise it stays dirty and moves to the back of the set.
+
+A crash between 2 and 3 leaves the members dirty and the next flush repeats the upsert, which the version
+guard turns into a no-op. Two flushers at once may both write a row; the guard keeps the newest.
+
+Example::
+
+    totals = await drain(redis, engine, settings)      # everything dirty when it started
+    print(totals.rows, totals.remaining)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotstore.core.keys import KeyScheme
+from hotstore.core.settings import Settings
+from hotstore.writebehind.entities import ENTITIES, SESSIONS, USERS, Entity, Row
+from hotstore.writebehind.metrics import now_ms
+from hotstore.writebehind.scripts import WorkerScripts
+
+log = logging.getLogger(__name__)
+
+NOT_FLUSHED = "\x00unflushable"  # never equal to a hash's version: the member stays dirty
+
+
+@dataclass
+class DirtyBatch:
+    """What one flush read: members, their hash keys, the version each was read at, and the SQL rows."""
+
+    entity: Entity
+    members: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)  # '' when the hash was gone
+    rows: list[Row] = field(default_factory=list)
+    row_keys: list[tuple[Any, ...] | None] = field(default_factory=list)  # each member's SQL key, if it has a row
+    max_score: float = 0.0
+
+    def exclude(self, rejected: set[tuple[Any, ...]]) -> None:
+        """Keep the members of ``rejected`` rows dirty: compare-and-clean must not clean what SQL refused."""
+        for index, row_key in enumerate(self.row_keys):
+            if row_key in rejected:
+                self.versions[index] = NOT_FLUSHED
+
+
+@dataclass
+class FlushTotals:
+    """What a drain did: rows upserted, dirty marks removed, marks kept (rewritten meanwhile), batches."""
+
+    rows: int = 0
+    cleaned: int = 0
+    kept: int = 0
+    batches: int = 0
+    rejected: int = 0  # rows SQL refused (e.g. a session whose user row was deleted); kept dirty, logged
+    remaining: int = 0  # dirty members left when the drain ended (users + sessions)
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+async def read_dirty(
+    redis: aioredis.Redis, keys: KeyScheme, entity: Entity, limit: int, max_score: float | str = "+inf"
+) -> DirtyBatch:
+    """The oldest ``limit`` dirty members with score ≤ ``max_score``, their hashes read in one pipeline."""
+    batch = DirtyBatch(entity)
+    scored = await redis.zrangebyscore(entity.dirty_set(keys), "-inf", max_score, start=0, num=limit, withscores=True)
+    if not scored:
+        return batch
+    batch.members = [_text(member) for member, _ in scored]
+    batch.max_score = max(score for _, score in scored)
+    batch.keys = [entity.hash_key(keys, member) for member in batch.members]
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in batch.keys:
+            pipe.hgetall(key)
+        hashes = await pipe.execute()
+    newest: dict[tuple[Any, ...], Row] = {}
+    for member, fields in zip(batch.members, hashes, strict=True):
+        version = fields.get(b"v") if fields else None
+        if not fields:
+            batch.versions.append("")  # gone: nothing to write, compare-and-clean just drops the mark
+            batch.row_keys.append(None)
+            continue
+        row = _safe_row(entity, member, fields)
+        if row is None or version is None:
+            batch.versions.append(NOT_FLUSHED)
+            batch.row_keys.append(None)
+            continue
+        batch.versions.append(version.decode())
+        row_key = entity.key_of(row)
+        batch.row_keys.append(row_key)
+        if row_key not in newest or newest[row_key]["version"] < row["version"]:
+            newest[row_key] = row  # PostgreSQL refuses to touch one row twice in a statement
+    batch.rows = [newest[key] for key in sorted(newest)]
+    return batch
+
+
+def _safe_row(entity: Entity, member: str, fields: dict[bytes, bytes]) -> Row | None:
+    try:
+        return entity.to_row(member, fields)
+    except (ValueError, TypeError) as exc:  # a malformed hash must not block the whole dirty set
+        log.error("cannot flush %s %s (kept dirty): %s", entity.name, member, exc)
+        return None
+
+
+async def write_rows(engine: AsyncEngine, entity: Entity, rows: list[Row]) -> None:
+    """Upsert ``rows`` in one transaction; a row only replaces an older version (invariant 3)."""
+    if not rows:
+        return
+    async with engine.begin() as conn:
+        await conn.execute(entity.upsert(conn.dialect.name), rows)
+
+
+def _refused_by_sql(exc: BaseException) -> bool:
+    """A row SQL refuses (constraint, bad value), as opposed to SQL being unreachable."""
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)  # e.g. a value that cannot bind
+
+
+async def write_rows_isolating_rejects(engine: AsyncEngine, entity: Entity, rows: list[Row]) -> set[tuple[Any, ...]]:
+    """Upsert ``rows`` in one transaction; if SQL refuses one, write them one by one and return the refused keys.
+
+    One bad row (a session whose user row was deleted meanwhile) must not stop every other row behind it.
+    Unreachable-SQL errors propagate (the caller backs off).
+    """
+    try:
+        await write_rows(engine, entity, rows)
+        return set()
+    except Exception as exc:
+        if not _refused_by_sql(exc):
+            raise
+    rejected: set[tuple[Any, ...]] = set()
+    for row in rows:
+        try:
+            await write_rows(engine, entity, [row])
+        except Exception as exc:
+            if not _refused_by_sql(exc):
+                raise
+            rejected.add(entity.key_of(row))
+            log.error("SQL refused %s row %s (kept dirty in Redis): %s", entity.name, entity.key_of(row), exc)
+    return rejected
+
+
+async def compare_and_clean(
+    redis: aioredis.Redis, scripts: WorkerScripts, keys: KeyScheme, batch: DirtyBatch, idle_ttl_s: int
+) -> tuple[int, int]:
+    """Remove the dirty mark of every member still at its flushed version; return ``(cleaned, kept)``."""
+    if not batch.members:
+        return 0, 0
+    requeue_at = max(now_ms(), int(batch.max_score) + 1)  # behind everything this batch took
+    args: list[object] = [idle_ttl_s * 1000, requeue_at]
+    for member, version in zip(batch.members, batch.versions, strict=True):
+        args += [member, version]
+    cleaned, kept = await scripts.run("compare_and_clean", [batch.entity.dirty_set(keys), *batch.keys], args)
+    return int(cleaned), int(kept)
+
+
+async def flush_batch(
+    redis: aioredis.Redis,
+    engine: AsyncEngine,
+    settings: Settings,
+    entity: Entity,
+    *,
+    scripts: WorkerScripts | None = None,
+    max_score: float | str = "+inf",
+) -> FlushTotals:
+    """Flush the oldest ``settings.flush_batch`` dirty members of ``entity``: read, upsert, compare-and-clean."""
+    scripts = scripts or WorkerScripts(redis)
+    batch = await read_dirty(redis, settings.keys, entity, settings.flush_batch, max_score)
+    rejected = await write_rows_isolating_rejects(engine, entity, batch.rows)
+    batch.exclude(rejected)
+    cleaned, kept = await compare_and_clean(redis, scripts, settings.keys, batch, settings.idle_ttl)
+    return FlushTotals(
+        rows=len(batch.rows) - len(rejected),
+        cleaned=cleaned,
+        kept=kept,
+        batches=1 if batch.members else 0,
+        rejected=len(rejected),
+    )
+
+
+async def flush_dirty_users(redis: aioredis.Redis, engine: AsyncEngine, settings: Settings) -> FlushTotals:
+    """One batch of dirty users."""
+    return await flush_batch(redis, engine, settings, USERS)
+
+
+async def flush_dirty_sessions(redis: aioredis.Redis, engine: AsyncEngine, settings: Settings) -> FlushTotals:
+    """One batch of dirty bot sessions."""
+    return await flush_batch(redis, engine, settings, SESSIONS)
+
+
+async def dirty_counts(redis: aioredis.Redis, keys: KeyScheme) -> dict[str, int]:
+    async with redis.pipeline(transaction=False) as pipe:
+        for entity in ENTITIES:
+            pipe.zcard(entity.dirty_set(keys))
+        counts = await pipe.execute()
+    return {entity.name: int(count) for entity, count in zip(ENTITIES, counts, strict=True)}
+
+
+async def drain(
+    redis: aioredis.Redis,
+    engine: AsyncEngine,
+    settings: Settings,
+    *,
+    budget_s: float | None = None,
+    scripts: WorkerScripts | None = None,
+) -> FlushTotals:
+    """Flush, batch after batch, everything that was dirty when the drain started (users before sessions).
+
+    Ends when those members are flushed, when a batch makes no progress (all rewritten meanwhile: they are
+    flushed, and moved behind the bound), or when ``budget_s`` seconds have passed. Errors propagate.
+    """
+    scripts = scripts or WorkerScripts(redis)
+    started = time.monotonic()
+    totals = FlushTotals()
+    for entity in ENTITIES:
+        newest = await redis.zrange(entity.dirty_set(settings.keys), -1, -1, withscores=True)
+        if not newest:
+            continue
+        bound = newest[0][1]  # members that became dirty later are the next drain's work
+        while budget_s is None or time.monotonic() - started < budget_s:
+            step = await flush_batch(redis, engine, settings, entity, scripts=scripts, max_score=bound)
+            _add(totals, step)
+            if step.batches == 0 or step.cleaned == 0:
+                break
+    totals.remaining = sum((await dirty_counts(redis, settings.keys)).values())
+    return totals
+
+
+def _add(totals: FlushTotals, step: FlushTotals) -> None:
+    totals.rows += step.rows
+    totals.cleaned += step.cleaned
+    totals.kept += step.kept
+    totals.batches += step.batches
+    totals.rejected += step.rejected

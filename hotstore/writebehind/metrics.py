@@ -1,0 +1,63 @@
+"""Worker metrics in the Redis hash ``keys.metrics``, read by ``hotstore status``.
+
+Counters: rows flushed, flushes, failures; plus the last error (text and time) and the time and row count
+of the last flush. All writes are best-effort: a metric never fails a flush.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from hotstore.core import constants as c
+from hotstore.core.keys import KeyScheme
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_TEXT = 500
+_COUNTERS = (c.METRIC_ROWS_FLUSHED, c.METRIC_FLUSHES, c.METRIC_FAILURES, c.METRIC_LAST_FLUSH_ROWS)
+_TIMES = (c.METRIC_LAST_FLUSH_AT, c.METRIC_LAST_ERROR_AT)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def record_flush(redis: aioredis.Redis, keys: KeyScheme, rows: int) -> None:
+    """Count one flush that wrote ``rows`` rows (0 is a flush too: it proves the worker is alive)."""
+    try:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(keys.metrics, c.METRIC_ROWS_FLUSHED, rows)
+            pipe.hincrby(keys.metrics, c.METRIC_FLUSHES, 1)
+            pipe.hset(keys.metrics, mapping={c.METRIC_LAST_FLUSH_AT: now_ms(), c.METRIC_LAST_FLUSH_ROWS: rows})
+            await pipe.execute()
+    except Exception as exc:  # metrics are best-effort; the flush itself already succeeded
+        log.debug("could not record flush metrics: %s", exc)
+
+
+async def record_failure(redis: aioredis.Redis, keys: KeyScheme, error: BaseException) -> None:
+    """Count one failed flush and keep its error text."""
+    text = f"{type(error).__name__}: {error}"[:MAX_ERROR_TEXT]
+    try:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(keys.metrics, c.METRIC_FAILURES, 1)
+            pipe.hset(keys.metrics, mapping={c.METRIC_LAST_ERROR: text, c.METRIC_LAST_ERROR_AT: now_ms()})
+            await pipe.execute()
+    except Exception as exc:  # Redis may be the thing that is down
+        log.debug("could not record failure metrics: %s", exc)
+
+
+async def read_metrics(redis: aioredis.Redis, keys: KeyScheme) -> dict[str, Any]:
+    """The metrics hash with numbers as ints, times as epoch ms; absent counters are 0."""
+    raw = await redis.hgetall(keys.metrics)  # type: ignore[misc]  # redis-py types sync|async as a union
+    values = {
+        k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v for k, v in raw.items()
+    }
+    result: dict[str, Any] = {name: int(values.get(name, 0)) for name in _COUNTERS}
+    for name in _TIMES:
+        result[name] = int(values[name]) if name in values else None
+    result[c.METRIC_LAST_ERROR] = values.get(c.METRIC_LAST_ERROR)
+    return result

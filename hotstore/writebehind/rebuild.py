@@ -1,0 +1,164 @@
+"""Leaderboard rebuild from SQL after Redis lost its boards.
+
+When: the marker ``keys.boards_built`` is missing (Redis lost its data, or never had boards built) or the
+global board is missing. Then the global board (``users.total_xp``) and every bot board
+(``bot_sessions.xp`` joined to ``users.telegram_id``) are rebuilt.
+
+How, without losing concurrent hot increments: each board is built into a temporary key, chunk by chunk
+(keyset pagination over SQL ids). For a user whose hash is still in Redis (possibly dirty, newer than SQL)
+the chunk script takes the larger of the SQL and the hot score. The swap script then merges, by MAX, the
+live board that hot awards may have recreated meanwhile (the hot path writes absolute totals there, so the
+larger is the newer) and renames the result over the live key in one atomic step: readers never see a
+half board. Only members with a positive score are added, as the hot path adds a member on its first award.
+
+Known limit: XP taken back (a negative award) while a rebuild runs may be undone on the board by the MAX
+merge until the user's next award; the user's hash and SQL row stay exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVarTuple
+
+import redis.asyncio as aioredis
+from sqlalchemy import Row, Select, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import InstrumentedAttribute
+
+from hotstore.core import constants as c
+from hotstore.core.keys import KeyScheme, board_member
+from hotstore.core.settings import Settings
+from hotstore.writebehind.scripts import WorkerScripts
+from persistence.models import BotSession, User
+
+log = logging.getLogger(__name__)
+_Cols = TypeVarTuple("_Cols")
+
+
+@dataclass
+class RebuildReport:
+    """What a rebuild wrote: members per board key, and how long it took."""
+
+    boards: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+async def boards_lost(redis: aioredis.Redis, keys: KeyScheme) -> bool:
+    """True when the boards must be rebuilt: no rebuild marker, or no global board."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.exists(keys.boards_built)
+        pipe.exists(keys.global_board)
+        marker, board = await pipe.execute()
+    return not (marker and board)
+
+
+async def rebuild_boards_if_lost(
+    redis: aioredis.Redis, engine: AsyncEngine, settings: Settings, *, chunk: int = c.REBUILD_CHUNK
+) -> RebuildReport | None:
+    """Rebuild every board when :func:`boards_lost`; ``None`` if nothing was lost or another worker is on it."""
+    keys = settings.keys
+    if not await boards_lost(redis, keys):
+        return None
+    lock = redis.lock(keys.rebuild_lock, timeout=c.REBUILD_LOCK_LEASE_MS / 1000, blocking=False)
+    if not await lock.acquire():
+        return None
+    try:
+        report = await rebuild_boards(redis, engine, settings, chunk=chunk, renew=lock.reacquire)
+        await redis.set(keys.boards_built, int(time.time() * 1000))
+    finally:
+        try:
+            await lock.release()
+        except Exception:  # the lease ran out: another worker may hold it now, which is harmless
+            log.debug("rebuild lock already expired")
+    log.info("rebuilt %d leaderboards from SQL in %.1f s", len(report.boards), report.seconds)
+    return report
+
+
+async def _no_renew() -> bool:
+    return True
+
+
+async def rebuild_boards(
+    redis: aioredis.Redis,
+    engine: AsyncEngine,
+    settings: Settings,
+    *,
+    chunk: int = c.REBUILD_CHUNK,
+    renew: Callable[[], Awaitable[bool]] | None = None,
+) -> RebuildReport:
+    """Rebuild the global board and every bot board from SQL, unconditionally (see the module docstring)."""
+    started = time.monotonic()
+    builder = _BoardBuilder(redis, settings.keys, renew or _no_renew)
+    report = RebuildReport()
+    report.boards.update(await builder.build_global(engine, chunk))
+    report.boards.update(await builder.build_bots(engine, chunk))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+class _BoardBuilder:
+    def __init__(self, redis: aioredis.Redis, keys: KeyScheme, renew: Callable[[], Awaitable[bool]]) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.scripts = WorkerScripts(redis)
+        self.renew = renew
+        self.token = secrets.token_hex(6)  # temporary keys unique to this rebuild
+
+    async def build_global(self, engine: AsyncEngine, chunk: int) -> dict[str, int]:
+        temp = self.keys.temp_board(f"{self.token}:g")
+        count = 0
+        query = select(User.id, User.telegram_id, User.total_xp).where(User.total_xp > 0)
+        async for rows in self._chunks(engine, query, User.id, chunk):
+            count += await self._add(temp, ((self.keys.user(tg), tg, xp) for _, tg, xp in rows))
+        await self.scripts.run("rebuild_swap", [temp, self.keys.global_board], [])
+        return {self.keys.global_board: count}
+
+    async def build_bots(self, engine: AsyncEngine, chunk: int) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        temps: dict[str, str] = {}
+        query = (
+            select(BotSession.id, BotSession.bot_name, User.telegram_id, BotSession.xp)
+            .join(User, User.id == BotSession.user_id)
+            .where(BotSession.xp > 0)
+        )
+        async for rows in self._chunks(engine, query, BotSession.id, chunk):
+            by_bot: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+            for _, bot, tg, xp in rows:
+                by_bot[bot].append((self.keys.session(bot, tg), tg, xp))
+            for bot, members in by_bot.items():
+                temp = temps.setdefault(bot, self.keys.temp_board(f"{self.token}:b:{bot}"))
+                counts[self.keys.bot_board(bot)] += await self._add(temp, members)
+        for bot, temp in temps.items():
+            await self.scripts.run("rebuild_swap", [temp, self.keys.bot_board(bot)], [])
+        return dict(counts)
+
+    async def _chunks(
+        self, engine: AsyncEngine, query: Select[int, *_Cols], id_column: InstrumentedAttribute[int], chunk: int
+    ) -> AsyncIterator[Sequence[Row[int, *_Cols]]]:
+        """``query``'s rows, ``chunk`` at a time in ``id_column`` order (keyset pagination: ``id_column`` comes
+        first in each row), one short SQL connection per chunk; the lease is renewed after each chunk is used."""
+        last_id = 0
+        while True:
+            stmt = query.where(id_column > last_id).order_by(id_column).limit(chunk)
+            async with engine.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+            if not rows:
+                return
+            last_id = rows[-1][0]
+            yield rows
+            await self.renew()
+
+    async def _add(self, temp: str, members: Iterable[tuple[str, int, int]]) -> int:
+        """Add (hash key, telegram id, SQL score) triples to ``temp``, hot scores winning."""
+        hash_keys: list[str] = []
+        args: list[object] = [c.USER_XP, c.TEMP_BOARD_TTL_MS]  # users and sessions both keep XP in "xp"
+        for hash_key, telegram_id, score in members:
+            hash_keys.append(hash_key)
+            args += [board_member(telegram_id), score]
+        written = await self.scripts.run("rebuild_chunk", [temp, *hash_keys], args)
+        return int(written)
