@@ -1,6 +1,6 @@
 """v4's static default documents for a new bot session: the single source of these values.
 
-``hotstore.core.defaults`` re-exports them; persistence cannot import hotstore, so they live here.
+They live in this lowest layer so that the SQL defaults and the hot store's defaults are one.
 Each call returns a fresh deep copy, so a caller may mutate what it gets.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-# seed-semantics §1 bot_sessions, v4.0 branch (with the feedback fields).
+# v4's bot_sessions defaults, as of its 4.0 branch (with the feedback fields).
 _DEFAULT_SESSION: dict[str, Any] = {
     "question_count": 0,
     "clarity_level": 0,

@@ -3,12 +3,16 @@
 Configured from ``DATABASE_URL``; a plain ``postgresql://`` URL gets the asyncpg driver, and no URL means
 ``sqlite+aiosqlite:///./hotstore.db``. ``init_db`` creates missing tables (as v4 did); production
 deployments run ``hotstore db upgrade`` (Alembic) instead.
+
+This layer knows nothing above it. A layer above that must take part in ``init_db``/``close_db`` (the hot store
+of a v4 bot) registers itself with :func:`on_init`/:func:`on_close`, and one that must see ORM sessions gives
+its own ``Session`` class with :func:`use_session_class`. The process-wide engine follows the running event
+loop: a driver connection belongs to the loop that opened it, so a new loop gets a new engine.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,7 +20,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 from persistence.models import Base
 
@@ -25,10 +31,12 @@ DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./hotstore.db"
 logger = logging.getLogger(__name__)
 
 _engine: AsyncEngine | None = None
+_engine_loop: asyncio.AbstractEventLoop | None = None
+_engine_url: str | None = None
 _sessionmaker: async_sessionmaker[AsyncSession] | None = None
+_session_class: type[Session] = Session
 
-# Hooks run after init_db / before close_db; the hotstore package registers the hot store here so that
-# a v4 bot's start-up and shut-down code (init_db/close_db) also opens and flushes it.
+# Hooks run after init_db / before close_db, registered from above (the hot store of a v4 bot).
 _startup_hooks: list[Callable[[], Awaitable[None]]] = []
 _shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
 
@@ -70,21 +78,68 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=_session_class)
+
+
+def use_session_class(session_class: type[Session]) -> None:
+    """The sync ``Session`` class behind :func:`get_session`'s sessions: a subclass carrying its own ORM event
+    listeners, so that no listener sits on SQLAlchemy's global ``Session``."""
+    global _session_class, _sessionmaker
+    _session_class = session_class
+    if _engine is not None:
+        _sessionmaker = sessionmaker_for(_engine)
+
+
+async def create_tables(engine: AsyncEngine) -> None:
+    """Create missing tables from the models; a second try absorbs another process creating them at once."""
+    for attempt in (1, 2):
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+            return
+        except DBAPIError:
+            if attempt == 2:
+                raise
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _drop(engine: AsyncEngine, loop: asyncio.AbstractEventLoop | None) -> bool:
+    """Forget an engine of a finished event loop without touching its connections (they belong to that loop).
+    True when it was dropped that way, False when it belongs to the running loop and may be disposed."""
+    if loop is None or loop is _running_loop():
+        return False
+    engine.sync_engine.dispose(close=False)
+    return True
+
+
+def _process_engine(url: str | None) -> AsyncEngine:
+    global _engine, _engine_loop, _engine_url, _sessionmaker
+    if _engine is not None and _drop(_engine, _engine_loop):
+        url = url or _engine_url
+        _engine = None
+    if _engine is None:
+        _engine_url = url
+        _engine = create_engine(url)
+        _engine_loop = _running_loop()
+        _sessionmaker = sessionmaker_for(_engine)
+    return _engine
 
 
 async def init_db(url: str | None = None, *, create_tables: bool = True) -> AsyncEngine:
-    """Open the process-wide engine (idempotent) and create missing tables; then run start-up hooks."""
-    global _engine, _sessionmaker
-    if _engine is None:
-        _engine = create_engine(url)
-        _sessionmaker = sessionmaker_for(_engine)
+    """Open the process-wide engine (idempotent within one event loop) and create missing tables; then run the
+    start-up hooks."""
+    engine = _process_engine(url)
     if create_tables:
-        await _prepare_schema(_engine)
-    _load_hook_providers()
+        await _prepare_schema(engine)
     for hook in list(_startup_hooks):
         await hook()
-    return _engine
+    return engine
 
 
 async def _prepare_schema(engine: AsyncEngine) -> None:
@@ -102,23 +157,13 @@ async def _prepare_schema(engine: AsyncEngine) -> None:
     if made_by is not None:
         logger.warning("init_db: the database was made by %s; upgrading its schema (hotstore db upgrade)", made_by)
         await migrate.upgrade(engine.url.render_as_string(hide_password=False))
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-
-
-def _load_hook_providers() -> None:
-    # A v4 bot imports only ``persistence``; hotstore, when installed, registers its hooks on import.
-    if importlib.util.find_spec("hotstore") is not None:
-        importlib.import_module("hotstore.compat.lifecycle")
+    await create_tables(engine)
 
 
 def get_engine() -> AsyncEngine:
-    """The engine ``init_db`` opened (opened on first use with ``DATABASE_URL`` if ``init_db`` was not called)."""
-    global _engine, _sessionmaker
-    if _engine is None:
-        _engine = create_engine()
-        _sessionmaker = sessionmaker_for(_engine)
-    return _engine
+    """The engine ``init_db`` opened (opened on first use with ``DATABASE_URL`` if ``init_db`` was not called,
+    and again in a new event loop)."""
+    return _process_engine(None)
 
 
 @asynccontextmanager
@@ -136,13 +181,14 @@ async def get_session() -> AsyncIterator[AsyncSession]:
 
 
 async def close_db() -> None:
-    """Run shut-down hooks (flush the hot store), then dispose of the engine."""
-    global _engine, _sessionmaker
+    """Run the shut-down hooks (flush the hot store), then dispose of the engine."""
+    global _engine, _engine_loop, _sessionmaker
     for hook in list(_shutdown_hooks):
         await hook()
-    if _engine is not None:
+    if _engine is not None and not _drop(_engine, _engine_loop):
         await _engine.dispose()
     _engine = None
+    _engine_loop = None
     _sessionmaker = None
 
 

@@ -4,7 +4,7 @@ Values are written, never added, and a row is touched only when an imported valu
 same dump twice changes nothing the second time (not even ``version``). Every changed row gets
 ``version + 1``: the write-behind's version guard then never puts an older hot copy back over it.
 
-The caller (``hotstore.cli.migrate_json``) validates the records and evicts stale hot copies from Redis.
+The caller (the ``migrate-json`` command) validates the records and evicts stale hot copies from Redis.
 """
 
 from __future__ import annotations

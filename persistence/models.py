@@ -59,7 +59,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class V4UserFields(Protocol):
-    """What v4's user dict is made of: a :class:`User` row, or the hot store's ``hotstore.core.state.UserState``."""
+    """What v4's user dict is made of: a :class:`User` row, or the hot store's snapshot of a user."""
 
     @property
     def id(self) -> int: ...
@@ -116,7 +116,7 @@ class User(Base):
     total_trainings: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     total_score: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
     # Training-history ids already counted in total_trainings/total_score, flushed with them (same row, same
-    # version): {"last": <highest id>, "recent": [<last ids applied>]}; NULL before the first. hotstore.core.codec.
+    # version): {"last": <highest id>, "recent": [<last ids applied>]}; NULL before the first.
     training_marks: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSONDocument)
     version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
 

@@ -26,6 +26,7 @@ OptionalJSONDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=T
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 MONEY_QUANTUM = Decimal("0.01")
+INT32_MAX = 2**31 - 1  # the range of an SQL INTEGER column (counters, levels, scores)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

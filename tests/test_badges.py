@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core.errors import InvalidInput
 from hotstore.core.store import HotStore
-from hotstore.durable._services import Badges
+from hotstore.durable import Badges
 from persistence.engine import sessionmaker_for
 from persistence.repositories.badges import BadgeRepository
 from persistence.upsert import ensure_user_id

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core.keys import board_member, iso_week
 from hotstore.core.store import HotStore
-from hotstore.durable._services import Access, Badges, Payments, Promocodes, TrainingHistory, delete_user
+from hotstore.durable import Access, Badges, Payments, Promocodes, TrainingHistory, delete_user
 from persistence.engine import sessionmaker_for
 from persistence.models import (
     BotSession,

@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from test_fault_support import WorkerFleet, compare_with_sql, start_loadgen, worker_env
 from test_flush_support import delete_namespace
 
+from hotstore.cli.operations import flush_all_async
 from hotstore.core import constants as c
 from hotstore.core.settings import Settings
 from hotstore.writebehind.metrics import read_metrics
 from persistence.engine import create_engine
-from workers.commands import flush_all_async
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 

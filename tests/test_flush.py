@@ -18,9 +18,9 @@ from test_flush_support import (
 )
 
 from hotstore.core.keys import session_member
+from hotstore.core.scripts import Scripts
 from hotstore.writebehind.entities import SESSIONS, USERS
 from hotstore.writebehind.flush import compare_and_clean, drain, flush_batch, read_dirty, write_rows
-from hotstore.writebehind.scripts import WorkerScripts
 from persistence.engine import create_engine
 from persistence.models import User
 
@@ -69,7 +69,7 @@ async def test_write_landing_during_a_flush_keeps_the_entity_dirty(
     batch = await read_dirty(redis_client, keys, USERS, limit=100)
     await bump_xp(redis_client, keys, 5, 7)  # lands after the read, before the clean
     await write_rows(sql_engine, USERS, batch.rows)
-    cleaned, kept = await compare_and_clean(redis_client, WorkerScripts(redis_client), keys, batch, settings.idle_ttl)
+    cleaned, kept = await compare_and_clean(redis_client, Scripts(redis_client), keys, batch, settings.idle_ttl)
 
     assert (cleaned, kept) == (0, 1)
     assert await redis_client.zscore(keys.dirty_users, "5") is not None
@@ -159,7 +159,7 @@ async def test_entity_rewritten_during_its_flush_moves_behind_the_others(
     batch = await read_dirty(redis_client, keys, USERS, limit=1)
     await bump_xp(redis_client, keys, 1, 5)
 
-    await compare_and_clean(redis_client, WorkerScripts(redis_client), keys, batch, settings.idle_ttl)
+    await compare_and_clean(redis_client, Scripts(redis_client), keys, batch, settings.idle_ttl)
 
     assert [m.decode() for m in await redis_client.zrange(keys.dirty_users, 0, -1)] == ["2", "1"]
 

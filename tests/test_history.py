@@ -13,7 +13,7 @@ from hotstore.core import constants as c
 from hotstore.core.codec import training_marks_from_hash, training_marks_to_hash
 from hotstore.core.errors import InvalidInput
 from hotstore.core.store import HotStore
-from hotstore.durable._services import TrainingHistory
+from hotstore.durable import TrainingHistory
 from hotstore.writebehind.flush import drain
 from persistence.engine import sessionmaker_for
 from persistence.models import User

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core.errors import InvalidInput, InvalidTransition, NotFound
 from hotstore.core.store import HotStore
-from hotstore.durable._services import Access, Payments
+from hotstore.durable import Access, Payments
 from persistence.engine import sessionmaker_for
 from persistence.enums import PaymentStatus, SubscriptionType
 from persistence.models import Payment, Subscription

@@ -9,7 +9,7 @@ import pytest
 
 from hotstore.core.errors import InvalidInput, PromocodeRejected
 from hotstore.core.store import HotStore
-from hotstore.durable._services import Access, Promocodes
+from hotstore.durable import Access, Promocodes
 from persistence.enums import PromocodeType
 
 NOW = datetime(2026, 2, 1, tzinfo=UTC)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core.errors import InsufficientAccess, InvalidInput
 from hotstore.core.store import HotStore
-from hotstore.durable._services import Access
+from hotstore.durable import Access
 from persistence.engine import sessionmaker_for
 from persistence.enums import FreeTrainingSource, SubscriptionType
 from persistence.repositories.subscriptions import SubscriptionRepository

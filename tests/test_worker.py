@@ -1,4 +1,4 @@
-"""The worker runtime: jobs, back-off during an outage, the flush lease, the in-process EmbeddedWorker."""
+"""The write-behind runtime: ticks, back-off during an outage, the flush lease, the in-process flusher, arq jobs."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from hotstore.core.errors import InvalidInput
 from hotstore.core.redis_client import connect
 from hotstore.core.settings import Settings
 from hotstore.writebehind.backoff import Backoff
-from hotstore.writebehind.embedded import EmbeddedWorker
+from hotstore.writebehind.flusher import InProcessFlusher
 from hotstore.writebehind.metrics import read_metrics
-from workers.jobs import IN_PROCESS, SETTINGS, STATE, flush_once, open_state, startup
+from hotstore.writebehind.runner import WriteBehind
+from workers.jobs import SETTINGS, STATE, flush_job, shutdown, startup
 from workers.settings import cron_jobs, every, queue_name, worker_settings_from_env
 
 UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:9/none"  # port 9 (discard): nothing listens
@@ -35,12 +36,12 @@ async def store_settings(redis_url: str | None, sql_url: str, namespace: str) ->
     await client.aclose()
 
 
-async def test_embedded_worker_flushes_dirty_entities_in_the_background(
+async def test_in_process_flusher_flushes_dirty_entities_in_the_background(
     store_settings: Settings, sql_engine: AsyncEngine
 ) -> None:
     redis = connect(store_settings)
     uid = await sql_user(sql_engine, 31)
-    async with EmbeddedWorker(store_settings):
+    async with InProcessFlusher(store_settings):
         await hot_user(redis, store_settings.keys, 31, uid, xp=77, version=2)
         for _ in range(100):
             if await redis.zcard(store_settings.keys.dirty_users) == 0:
@@ -51,12 +52,12 @@ async def test_embedded_worker_flushes_dirty_entities_in_the_background(
     assert row is not None and row.total_xp == 77
 
 
-async def test_leaving_the_embedded_worker_runs_a_final_flush(
+async def test_leaving_the_in_process_flusher_runs_a_final_flush(
     store_settings: Settings, sql_engine: AsyncEngine
 ) -> None:
     redis = connect(store_settings)
     uid = await sql_user(sql_engine, 32)
-    async with EmbeddedWorker(store_settings):
+    async with InProcessFlusher(store_settings):
         await hot_user(redis, store_settings.keys, 32, uid, xp=5, version=9)
     row = await sql_user_row(sql_engine, 32)
     dirty = await redis.zcard(store_settings.keys.dirty_users)
@@ -68,7 +69,7 @@ async def test_leaving_the_embedded_worker_runs_a_final_flush(
 async def test_flush_now_drains_at_once(store_settings: Settings, sql_engine: AsyncEngine) -> None:
     redis = connect(store_settings)
     uid = await sql_user(sql_engine, 33)
-    async with EmbeddedWorker(store_settings) as worker:
+    async with InProcessFlusher(store_settings) as worker:
         await hot_user(redis, store_settings.keys, 33, uid, xp=1, version=1)
         totals = await worker.flush_now()
     await redis.aclose()
@@ -76,11 +77,11 @@ async def test_flush_now_drains_at_once(store_settings: Settings, sql_engine: As
 
 
 async def test_failed_flush_is_counted_and_backs_off(redis_client: aioredis.Redis, namespace: str) -> None:
-    state = open_state(Settings(database_url=UNREACHABLE_PG, namespace=namespace), redis=redis_client)
+    state = WriteBehind.open(Settings(database_url=UNREACHABLE_PG, namespace=namespace), redis=redis_client)
     await hot_user(redis_client, state.settings.keys, 1, 1, xp=1, version=1)
 
-    first = await flush_once(state)
-    second = await flush_once(state)  # inside the back-off window: not attempted
+    first = await state.flush_tick()
+    second = await state.flush_tick()  # inside the back-off window: not attempted
 
     metrics = await read_metrics(redis_client, state.settings.keys)
     await state.engine.dispose()
@@ -95,14 +96,14 @@ async def test_a_tick_is_skipped_while_another_worker_holds_the_flush_lease(
     redis_client: aioredis.Redis, sql_engine: AsyncEngine, sql_url: str, namespace: str
 ) -> None:
     settings = settings_for(sql_url, namespace)
-    state = open_state(settings, redis=redis_client, engine=sql_engine)
+    state = WriteBehind.open(settings, redis=redis_client, engine=sql_engine)
     await hot_user(redis_client, settings.keys, 1, await sql_user(sql_engine, 1), xp=1, version=1)
     await redis_client.set(settings.keys.flush_lock, "other-worker", px=c.FLUSH_LOCK_LEASE_MS)
 
-    assert await flush_once(state) is None
+    assert await state.flush_tick() is None
     assert await redis_client.zcard(settings.keys.dirty_users) == 1
     await redis_client.delete(settings.keys.flush_lock)
-    totals = await flush_once(state)
+    totals = await state.flush_tick()
     assert totals is not None and totals.rows == 1
 
 
@@ -110,11 +111,11 @@ async def test_successful_flush_records_metrics(
     redis_client: aioredis.Redis, sql_engine: AsyncEngine, sql_url: str, namespace: str
 ) -> None:
     settings = settings_for(sql_url, namespace)
-    state = open_state(settings, redis=redis_client, engine=sql_engine)
+    state = WriteBehind.open(settings, redis=redis_client, engine=sql_engine)
     for tg in (1, 2):
         await hot_user(redis_client, settings.keys, tg, await sql_user(sql_engine, tg), xp=1, version=1)
 
-    await flush_once(state)
+    await state.flush_tick()
 
     metrics = await read_metrics(redis_client, settings.keys)
     assert (metrics[c.METRIC_ROWS_FLUSHED], metrics[c.METRIC_FLUSHES], metrics[c.METRIC_FAILURES]) == (2, 1, 0)
@@ -180,21 +181,32 @@ async def test_a_worker_process_refuses_the_embedded_redis() -> None:
         await startup({SETTINGS: Settings()})
 
 
-async def test_the_in_process_worker_accepts_the_embedded_redis() -> None:
-    ctx = {SETTINGS: Settings(), IN_PROCESS: True}
+async def test_the_arq_jobs_run_the_same_write_behind_ticks(
+    sql_url: str, sql_engine: AsyncEngine, namespace: str
+) -> None:
+    settings = Settings(database_url=sql_url, redis_url=real_server_url(REDIS_ENV, "Redis"), namespace=namespace)
+    ctx: dict[str, object] = {SETTINGS: settings}
     await startup(ctx)
-    state = ctx[STATE]
-    await state.engine.dispose()
-    await state.redis.aclose()
+    cycle = ctx[STATE]
+    assert isinstance(cycle, WriteBehind)
+    await hot_user(cycle.redis, settings.keys, 7, await sql_user(sql_engine, 7), xp=3, version=1)
+    rows = await flush_job(ctx)
+    await shutdown(ctx)
+    cleanup = aioredis.Redis.from_url(settings.redis_url or "")
+    await delete_namespace(cleanup, namespace)
+    await cleanup.aclose()
+    row = await sql_user_row(sql_engine, 7)
+    assert rows == 1 and row is not None and row.total_xp == 3
+    assert STATE not in ctx
 
 
-async def test_leaving_the_embedded_worker_leaves_no_queued_tick_on_a_real_redis(
+async def test_the_in_process_flusher_enqueues_nothing_on_a_real_redis(
     sql_url: str, namespace: str, sql_engine: AsyncEngine
 ) -> None:
     url = real_server_url(REDIS_ENV, "Redis")
     settings = Settings(database_url=sql_url, redis_url=url, namespace=namespace)
-    async with EmbeddedWorker(settings):
-        await asyncio.sleep(1.5)  # long enough for cron ticks to be enqueued ahead of time
+    async with InProcessFlusher(settings):
+        await asyncio.sleep(1.5)  # long enough for an arq worker to have enqueued cron ticks ahead of time
     redis = aioredis.Redis.from_url(url)
     queued = await redis.zcard(queue_name(settings))
     await delete_namespace(redis, namespace)

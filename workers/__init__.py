@@ -1,7 +1,8 @@
-"""Write-behind workers: arq jobs that flush the hot store to SQL, rebuild lost boards and sweep idle keys.
+"""The arq deployment shell of the write-behind: WorkerSettings, cron schedule, job functions, signals.
 
 Run them as a process with ``arq workers.WorkerSettings`` or ``hotstore worker`` (both read the
-environment), or inside the bot's process with :class:`hotstore.writebehind.embedded.EmbeddedWorker`.
+environment). Inside a bot's process the same write-behind cycle runs as
+:class:`hotstore.writebehind.flusher.InProcessFlusher`, without arq.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def arq_redis_url(settings: Settings) -> str:
     if not url:
         raise InvalidInput(
             "a worker process needs REDIS_URL (or HOTSTORE_ARQ_REDIS_URL): the embedded fakeredis lives inside "
-            "one process, so use hotstore.writebehind.embedded.EmbeddedWorker there instead"
+            "one process, so its in-process flusher (hotstore.writebehind.flusher.InProcessFlusher) runs there"
         )
     return url
 

@@ -1,4 +1,4 @@
-"""argparse ``type=`` converters shared by the ``hotstore`` command line and the demo's flags."""
+"""What the ``hotstore`` command line and the demo share: argparse ``type=`` converters, URLs shown safely."""
 
 from __future__ import annotations
 
@@ -25,3 +25,13 @@ def number_arg(
         return value
 
     return parse
+
+
+def safe_url(url: str) -> str:
+    """``url`` with any password hidden, for banners and messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]

@@ -21,9 +21,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from hotstore.cli.argtypes import number_arg
+from hotstore.cli.argtypes import number_arg, safe_url
 from hotstore.core import constants as c
+from hotstore.core import settings as env
 from hotstore.core.errors import HotstoreError, InvalidInput
+from hotstore.core.keys import DEFAULT_NAMESPACE
 from hotstore.core.settings import Settings
 
 EXIT_OK = 0
@@ -47,13 +49,13 @@ def _global_options(suppress: bool) -> _Parser:
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("configuration (flags override the environment)")
     group.add_argument("--database-url", default=default, metavar="URL",
-                       help=f"SQL database (env {c.ENV_DATABASE_URL}; default: SQLite file ./hotstore.db)")
+                       help=f"SQL database (env {env.ENV_DATABASE_URL}; default: SQLite file ./hotstore.db)")
     group.add_argument("--redis-url", default=default, metavar="URL",
-                       help=f"Redis server (env {c.ENV_REDIS_URL}; default: in-process fakeredis)")
+                       help=f"Redis server (env {env.ENV_REDIS_URL}; default: in-process fakeredis)")
     group.add_argument("--bot", dest="bot_name", default=default, metavar="NAME",
-                       help=f"bot name (env {c.ENV_BOT_NAME}; default {c.DEFAULT_BOT_NAME})")
+                       help=f"bot name (env {env.ENV_BOT_NAME}; default {env.DEFAULT_BOT_NAME})")
     group.add_argument("--namespace", default=default, metavar="NS",
-                       help=f"Redis key namespace (env {c.ENV_NAMESPACE}; default {c.DEFAULT_NAMESPACE})")
+                       help=f"Redis key namespace (env {env.ENV_NAMESPACE}; default {DEFAULT_NAMESPACE})")
     group.add_argument("--debug", action="store_true", default=default, help="show tracebacks of errors")
     return parent
 
@@ -95,15 +97,15 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_flush(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.commands import flush_all
+    from hotstore.cli.operations import flush_all
 
     _note_embedded(settings)
     return flush_all(settings)
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from hotstore.cli.operations import status
     from hotstore.cli.views import check_status, render_status
-    from workers.commands import status
 
     _note_embedded(settings)
     info = status(settings)
@@ -122,7 +124,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from persistence.migrate import upgrade_sync
 
     upgrade_sync(settings.database_url, args.revision)
-    print(f"database upgraded to {args.revision}: {_safe_url(settings.database_url)}")
+    print(f"database upgraded to {args.revision}: {safe_url(settings.database_url)}")
     return EXIT_OK
 
 
@@ -158,16 +160,6 @@ def _note_embedded(settings: Settings) -> None:
         from hotstore.cli.views import EMBEDDED_NOTE
 
         print(EMBEDDED_NOTE, file=sys.stderr)
-
-
-def _safe_url(url: str) -> str:
-    """``url`` with any password hidden."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("@")[-1]
 
 
 # ---------------------------------------------------------------- parser

@@ -35,22 +35,21 @@ from hotstore.core.constants import LUA_EXACT_INT
 from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import KeyScheme, board_member, check_bot_name, session_member
 from hotstore.core.redis_client import connect, reachable
-from hotstore.core.scripts import read_lua
+from hotstore.core.scripts import JSON_IMPORT_EVICT, Scripts
 from hotstore.core.settings import Settings
 from hotstore.core.validation import check_document, check_telegram_id
 from persistence.defaults import default_session, default_stats
-from persistence.engine import create_engine
+from persistence.engine import create_engine, create_tables
 from persistence.json_import import ImportedUser, import_users
-from persistence.models import Base
+from persistence.types import INT32_MAX
 
 DEFAULT_BATCH = 1000
 _DECIMAL_ID = re.compile(r"^-?[0-9]{1,20}$")
-_INT32_MAX = 2**31 - 1
 # (stats key, users column, lowest allowed, highest allowed)
 _COUNTERS = (
     ("total_xp", "total_xp", 0, LUA_EXACT_INT),
-    ("current_level", "level", 1, _INT32_MAX),
-    ("total_trainings", "total_trainings", 0, _INT32_MAX),
+    ("current_level", "level", 1, INT32_MAX),
+    ("total_trainings", "total_trainings", 0, INT32_MAX),
     ("total_score", "total_score", 0, LUA_EXACT_INT),
 )
 
@@ -210,15 +209,14 @@ async def _write(
     try:
         async with reachable():
             await redis.ping()  # fail before the first SQL write if the hot store is down
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        evict = redis.register_script(read_lua("json_import_evict.lua"))
+        await create_tables(engine)
+        scripts = Scripts(redis)
         keys = settings.keys
         for start in range(0, len(users), batch_size):
             batch = users[start : start + batch_size]
             await _write_batch(engine, batch, bot_name, report)
-            async with reachable():
-                conflicts = await evict(keys=_evict_keys(keys, bot_name, batch), args=_evict_args(bot_name, batch))
+            evict_keys, evict_args = _evict_keys(keys, bot_name, batch), _evict_args(bot_name, batch)
+            conflicts = await scripts.call(JSON_IMPORT_EVICT, evict_keys, evict_args)
             report.live_conflicts.extend(int(member) for member in conflicts)
             _show_progress(progress, start + len(batch), len(users))
     finally:

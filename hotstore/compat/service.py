@@ -7,7 +7,7 @@ A v4 bot switches by changing one import::
     db = DatabaseService(bot_name="spin_bot")
     data = await db.get_user_session(123456, "ann", "Ann")   # {'user': {...}, 'session': {...}, 'stats': {...}}
 
-Method names, parameters, dict keys and value types are v4's (seed-semantics §2). Where v4 was wrong the
+Method names, parameters, dict keys and value types are v4's. Where v4 was wrong the
 facade does it right; the README ("Differences from v4") lists every difference. Calls for an unknown user keep v4's
 False/None/empty answers; malformed arguments raise :class:`hotstore.core.errors.InvalidInput` before any write.
 """
@@ -23,15 +23,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotstore.compat import lifecycle as runtime
-from hotstore.core.constants import DEFAULT_BOT_NAME, ENV_BOT_NAME, LUA_EXACT_INT, MAX_XP_DELTA
+from hotstore.core.constants import LUA_EXACT_INT, MAX_XP_DELTA
 from hotstore.core.defaults import default_session
 from hotstore.core.errors import InvalidInput, NotFound
 from hotstore.core.keys import check_bot_name
 from hotstore.core.levels import LevelTable
 from hotstore.core.profile import UNSET, ProfileArg
 from hotstore.core.redis_client import reachable
-from hotstore.core.scripts import source
-from hotstore.core.store import BotStore, HotStore, now_ms
+from hotstore.core.settings import DEFAULT_BOT_NAME, ENV_BOT_NAME
+from hotstore.core.store import BotStore, HotStore
 from hotstore.core.validation import (
     check_document,
     check_int,
@@ -41,16 +41,15 @@ from hotstore.core.validation import (
     check_text,
 )
 from hotstore.durable.base import translated_errors
+from hotstore.durable.history import record_training
 from persistence.enums import FreeTrainingSource, SubscriptionType
 from persistence.models import User
 from persistence.repositories.badges import BadgeRepository
 from persistence.repositories.history import TrainingHistoryRepository
 from persistence.repositories.subscriptions import SubscriptionRepository
+from persistence.types import INT32_MAX
 
 _NO_LEVEL_UP = {"leveled_up": False, "old_level": 1, "new_level": 1, "total_xp": 0}
-_MISS = b"MISS"
-_READ_ATTEMPTS = 3
-_INT32_MAX = 2**31 - 1
 
 
 def _name(value: str | None) -> ProfileArg:
@@ -59,7 +58,7 @@ def _name(value: str | None) -> ProfileArg:
 
 
 def scenario_session(scenario_config: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The session a training restarts from: v4's adapter reset (seed-semantics §3, step 8).
+    """The session a training restarts from: v4's adapter reset (what its bots did when a training restarted).
 
     ``chat_state`` is ``waiting_start`` and ``per_type_counts`` has one 0 per question type of the
     scenario. Question ids come from ``question_types`` (ids, or dicts with ``id``), else from the keys of
@@ -194,17 +193,8 @@ class DatabaseService:
         return {"leveled_up": False, "old_level": user.level, "new_level": user.level, "total_xp": user.total_xp}
 
     async def _add_training_counters(self, store: HotStore, telegram_id: int, score: int) -> bool:
-        script = store.redis.register_script(source("training_counters.lua"))
-        keys = [store.keys.user(telegram_id), store.keys.dirty_users]
-        for _ in range(_READ_ATTEMPTS):
-            if await store.get_user(telegram_id) is None:  # read-through: loads the user into Redis
-                return False
-            head = [now_ms(), store.settings.idle_ttl * 1000, 0]
-            async with reachable():
-                reply = await script(keys=keys, args=[*head, telegram_id, 1, score])
-            if reply[0] != _MISS:
-                return True
-        return False  # evicted again and again: only a deleted user does that
+        # history id 0: v4 counts every call (its training-history rows are saved separately)
+        return await record_training(store, telegram_id, 0, score) is not None
 
     async def get_user_info(self, telegram_id: int) -> dict[str, Any] | None:
         """``User.to_dict()`` or None; never creates."""
@@ -317,10 +307,10 @@ class DatabaseService:
     ) -> bool:
         """Record a finished training (no counters touched, as v4); False for an unknown user."""
         check_telegram_id(telegram_id)
-        check_int("total_score", total_score, low=-_INT32_MAX - 1, high=_INT32_MAX)
+        check_int("total_score", total_score, low=-INT32_MAX - 1, high=INT32_MAX)
         for name, count in (("clarity_level", clarity_level), ("question_count", question_count),
                             ("contextual_questions", contextual_questions)):
-            check_int(name, count, low=0, high=_INT32_MAX)
+            check_int(name, count, low=0, high=INT32_MAX)
         check_optional_text("scenario_name", scenario_name)
         counts, case, snapshot = (
             None if doc is None else check_document(name, doc)

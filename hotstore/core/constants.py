@@ -1,34 +1,12 @@
-"""Every wire name, environment variable and default of hotstore, in one place."""
+"""Wire names and limits: hash fields, key-scheme limits, metric fields, the workers' leases and timings.
+
+Environment variable names and their defaults live next to :class:`hotstore.core.settings.Settings`;
+key names are built by :class:`hotstore.core.keys.KeyScheme`.
+"""
 
 from __future__ import annotations
 
-# Environment variables (each also has a `hotstore` CLI flag).
-ENV_DATABASE_URL = "DATABASE_URL"
-ENV_REDIS_URL = "REDIS_URL"
-ENV_BOT_NAME = "BOT_NAME"
-ENV_NAMESPACE = "HOTSTORE_NAMESPACE"
-ENV_FLUSH_INTERVAL = "HOTSTORE_FLUSH_INTERVAL"
-ENV_FLUSH_BATCH = "HOTSTORE_FLUSH_BATCH"
-ENV_IDLE_TTL = "HOTSTORE_IDLE_TTL"
-ENV_MAX_DOCUMENT_BYTES = "HOTSTORE_MAX_DOCUMENT_BYTES"
-ENV_WEEKLY_BOARD_WEEKS = "HOTSTORE_WEEKLY_BOARD_WEEKS"
-ENV_ACTIVITY_RESOLUTION = "HOTSTORE_ACTIVITY_RESOLUTION"
-ENV_ARQ_REDIS_URL = "HOTSTORE_ARQ_REDIS_URL"
-ENV_AUTOPIPELINE = "HOTSTORE_AUTOPIPELINE"  # "1": coalesce concurrent calls into pipelines
-ENV_EMBEDDED_WORKER = "HOTSTORE_EMBEDDED_WORKER"  # "0": init_db() starts no in-process flusher
-
-# Defaults.
-DEFAULT_BOT_NAME = "spin_bot"  # v4's default
-DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./hotstore.db"
-DEFAULT_NAMESPACE = "hs"
-DEFAULT_FLUSH_INTERVAL_S = 1.0
-DEFAULT_FLUSH_BATCH = 500
-DEFAULT_IDLE_TTL_S = 24 * 3600
-DEFAULT_MAX_DOCUMENT_BYTES = 256 * 1024
-DEFAULT_WEEKLY_BOARD_WEEKS = 5
-DEFAULT_ACTIVITY_RESOLUTION_S = 60
-
-# Limits of the key scheme and of Lua's number type.
+# Limits of the key scheme, of Lua's number type, and of the level formula (v4's min(xp // 100 + 1, 100)).
 BOT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,50}$"
 NAMESPACE_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"
 INT64_MIN = -(2**63)
@@ -36,6 +14,8 @@ INT64_MAX = 2**63 - 1
 LUA_EXACT_INT = 2**53  # Lua numbers are doubles: integers beyond this lose precision
 MAX_XP_DELTA = 10**12
 MAX_PAGE_LIMIT = 1000
+DEFAULT_XP_PER_LEVEL = 100  # also inlined into add_xp.lua as F.DEFAULT_XP_PER_LEVEL
+DEFAULT_MAX_LEVEL = 100
 
 # Fields of the user hash (short names: one hash per user, millions of users).
 USER_ID = "id"  # users.id in SQL
@@ -72,7 +52,7 @@ ARQ_QUEUE_PREFIX = "arq:hotstore:"  # + namespace: one queue (and one set of cro
 FLUSH_LOCK_LEASE_MS = 5_000  # a killed flusher blocks the others for at most this long
 FLUSH_BACKOFF_MAX_S = 30.0  # cap of the exponential retry delay while SQL (or Redis) is unreachable
 FLUSH_JOB_TIMEOUT_S = 60
-SHUTDOWN_FLUSH_BUDGET_S = 30.0  # the final flush of a stopping worker gives up after this long
+SHUTDOWN_FLUSH_BUDGET_S = 30.0  # the final flush of a stopping worker (or close_db) gives up after this long
 SQL_CONNECT_TIMEOUT_S = 5.0
 REBUILD_CHUNK = 10_000  # SQL rows per step of a leaderboard rebuild
 REBUILD_CHECK_INTERVAL_S = 10

@@ -1,4 +1,4 @@
-"""v4's static defaults for a new bot session (seed-semantics §1, ``bot_sessions``).
+"""v4's static defaults for a new bot session (the ``bot_sessions`` column defaults of v4).
 
 The values live in :mod:`persistence.defaults` (persistence cannot import hotstore); this module gives
 read-only views and the copy functions. Use :func:`default_session` / :func:`default_stats` for a fresh

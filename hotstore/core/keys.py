@@ -26,8 +26,10 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from hotstore.core.constants import BOT_NAME_PATTERN, DEFAULT_NAMESPACE, INT64_MAX, NAMESPACE_PATTERN
+from hotstore.core.constants import BOT_NAME_PATTERN, INT64_MAX, NAMESPACE_PATTERN
 from hotstore.core.errors import InvalidInput
+
+DEFAULT_NAMESPACE = "hs"  # the hash tag {hs} of every key when no namespace is configured
 
 _BOT_NAME = re.compile(BOT_NAME_PATTERN)
 _NAMESPACE = re.compile(NAMESPACE_PATTERN)

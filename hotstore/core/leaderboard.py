@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import KeyScheme, board_member, check_bot_name, iso_week, telegram_id_of
 from hotstore.core.redis_client import reachable
-from hotstore.core.scripts import source
+from hotstore.core.scripts import BOARD_AROUND, BOARD_COMPETITION_RANK, Scripts
 from hotstore.core.validation import check_int, check_page, check_telegram_id
 
 _WEEK = re.compile(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$")
@@ -91,11 +91,10 @@ def _entries(first_rank: int, flat: list[Any]) -> list[Entry]:
 class Leaderboards:
     """Reads of the boards of one namespace; every call is one round trip."""
 
-    def __init__(self, redis: aioredis.Redis, keys: KeyScheme) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: KeyScheme, scripts: Scripts | None = None) -> None:
         self.redis = redis
         self.keys = keys
-        self._competition_rank = redis.register_script(source("board_competition_rank.lua", prelude=False))
-        self._around = redis.register_script(source("board_around.lua", prelude=False))
+        self._scripts = scripts if scripts is not None else Scripts(redis)
 
     async def page(self, board: Board | None = None, *, limit: int = 10, offset: int = 0) -> list[Entry]:
         """``limit`` entries from ordinal position ``offset`` (0-based), best first."""
@@ -115,16 +114,14 @@ class Leaderboards:
     async def competition_rank(self, telegram_id: int, board: Board | None = None) -> int | None:
         """v4's rank: 1 + the number of users with strictly more; None if not on the board."""
         key, member = _board(board).key(self.keys), board_member(check_telegram_id(telegram_id))
-        async with reachable():
-            rank = await self._competition_rank(keys=[key], args=[member])
+        rank = await self._scripts.call(BOARD_COMPETITION_RANK, [key], [member])
         return None if rank is None else int(rank)
 
     async def around(self, telegram_id: int, board: Board | None = None, *, radius: int = 5) -> list[Entry]:
         """The user's entry with up to ``radius`` entries above and below; [] if not on the board."""
         key, member = _board(board).key(self.keys), board_member(check_telegram_id(telegram_id))
         radius = check_int("radius", radius, low=0, high=_MAX_RADIUS)
-        async with reachable():
-            reply = await self._around(keys=[key], args=[member, radius])
+        reply = await self._scripts.call(BOARD_AROUND, [key], [member, radius])
         if not reply:
             return []
         return _entries(int(reply[0]) + 1, reply[1])

@@ -10,11 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hotstore.core.constants import LUA_EXACT_INT
+from hotstore.core.constants import DEFAULT_MAX_LEVEL, DEFAULT_XP_PER_LEVEL, LUA_EXACT_INT
 from hotstore.core.errors import InvalidInput
-
-DEFAULT_XP_PER_LEVEL = 100
-DEFAULT_MAX_LEVEL = 100
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,25 @@
-"""Loads the Lua scripts of ``hotstore/scripts/`` and registers them on a client.
+"""The one registry of hotstore's Lua scripts (``hotstore/core/lua/``): loading, registering, calling, replies.
 
-Every hot-path script is sent as ``_prelude.lua + <name>.lua`` with the field names ``F.<NAME>`` replaced
-by their values from :mod:`hotstore.core.constants` (the single source of hash field names), and the prelude holds
-the helpers every write shares (load-if-absent, dirty marking, TTL refresh). Read-only scripts (the
-leaderboard's) are loaded with ``prelude=False``.
+Every script is named by a :class:`Lua` constant of this module, never by a string, and every caller goes through
+:class:`Scripts`, one per client::
+
+    scripts = Scripts(redis)
+    reply = await scripts.call(ADD_XP, keys, args)       # raw reply; Redis errors → StoreUnavailable
+    payload = await scripts.tagged(ADD_XP, keys, args)   # OK → the reply, MISS → None, ERR → InvalidInput
+
+How a script is built:
+
+- ``F.<NAME>`` in any script stands for a hash field name of :mod:`hotstore.core.constants` and is inlined as a
+  Lua literal (no table is built per call); an unknown name fails loudly at load time.
+- Hot-path writers (``prelude=True``) are sent as ``_prelude.lua + <name>.lua``: the prelude holds what every
+  write shares (load-if-absent of read-through blocks, dirty marking, TTL refresh). Their replies are tagged
+  ``OK``/``MISS``/``ERR``, and :meth:`Scripts.tagged` is the one place that parses the tag.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -19,8 +30,52 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from hotstore.core import constants as c
+from hotstore.core.errors import InvalidInput, StoreUnavailable
+from hotstore.core.redis_client import UNAVAILABLE_ERRORS
 
 PRELUDE = "_prelude.lua"
+OK = b"OK"
+MISS = b"MISS"
+ERR = b"ERR"
+
+
+@dataclass(frozen=True, slots=True)
+class Lua:
+    """One script of ``hotstore/core/lua/``: its file stem, and whether the hot-path prelude goes first."""
+
+    name: str
+    prelude: bool = False
+
+    @property
+    def file(self) -> str:
+        return self.name + ".lua"
+
+
+# Hot-path writers and readers: prelude, tagged replies.
+READ_USER = Lua("read_user", prelude=True)
+TOUCH_USER = Lua("touch_user", prelude=True)
+TOUCH_SESSION = Lua("touch_session", prelude=True)
+SAVE_SESSION = Lua("save_session", prelude=True)
+PATCH_SESSION = Lua("patch_session", prelude=True)
+ADD_XP = Lua("add_xp", prelude=True)
+RECORD_TRAINING = Lua("record_training", prelude=True)
+# Leaderboard reads.
+BOARD_AROUND = Lua("board_around")
+BOARD_COMPETITION_RANK = Lua("board_competition_rank")
+# Write-behind.
+COMPARE_AND_CLEAN = Lua("compare_and_clean")
+REBUILD_CHUNK = Lua("rebuild_chunk")
+REBUILD_SWAP = Lua("rebuild_swap")
+SWEEP_IDLE = Lua("sweep_idle")
+# Eviction of a user's hot state (user deletion) and of imported users' clean copies (JSON migration).
+DELETE_USER = Lua("delete_user")
+JSON_IMPORT_EVICT = Lua("json_import_evict")
+
+CATALOGUE: tuple[Lua, ...] = (
+    READ_USER, TOUCH_USER, TOUCH_SESSION, SAVE_SESSION, PATCH_SESSION, ADD_XP, RECORD_TRAINING,
+    BOARD_AROUND, BOARD_COMPETITION_RANK, COMPARE_AND_CLEAN, REBUILD_CHUNK, REBUILD_SWAP, SWEEP_IDLE,
+    DELETE_USER, JSON_IMPORT_EVICT,
+)
 
 # Constants exposed to Lua as F.<NAME> (hash field names and prefixes).
 _FIELD_CONSTANTS = (
@@ -35,6 +90,8 @@ _FIELD_CONSTANTS = (
     "USER_TOTAL_SCORE",
     "USER_REGISTERED_MS",
     "USER_LAST_ACTIVITY_MS",
+    "USER_LAST_TRAINING",
+    "USER_RECENT_TRAININGS",
     "VERSION",
     "SESSION_USER_ID",
     "SESSION_CREATED_MS",
@@ -42,33 +99,28 @@ _FIELD_CONSTANTS = (
     "SESSION_XP",
     "SESSION_FIELD_PREFIX",
     "STATS_FIELD_PREFIX",
+    "DEFAULT_XP_PER_LEVEL",
+    "DEFAULT_MAX_LEVEL",
 )
-
-
-def read_lua(name: str) -> str:
-    """The text of ``hotstore/scripts/<name>``."""
-    return resources.files("hotstore.core").joinpath("lua", name).read_text(encoding="utf-8")
-
-
-def field_table() -> str:
-    """``local F = {USER_XP = 'xp', ...}``: the hash field names, generated from hotstore.core.constants."""
-    items = ", ".join(f"{name} = '{getattr(c, name)}'" for name in _FIELD_CONSTANTS)
-    return f"local F = {{{items}}}\nlocal EXACT_INT = {c.LUA_EXACT_INT}\n"
-
-
 _FIELD_REFERENCE = re.compile(r"\bF\.([A-Z_]+)\b")
 
 
+def read_lua(file: str) -> str:
+    """The text of ``hotstore/core/lua/<file>``."""
+    return resources.files("hotstore.core").joinpath("lua", file).read_text(encoding="utf-8")
+
+
 def inline_fields(text: str) -> str:
-    """``F.USER_XP`` → ``'xp'``: the field names as Lua literals, so a call does not build the table ``F``
-    (a table constructor of every name, run on every EVALSHA). Raises ValueError on an unknown name."""
+    """``F.USER_XP`` → ``'xp'`` (numbers stay numbers). Raises ValueError on an unknown name."""
 
     def literal(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in _FIELD_CONSTANTS:
-            raise ValueError(f"F.{name} is not a hash field constant (hotstore/scripts.py _FIELD_CONSTANTS)")
-        value = str(getattr(c, name))
-        if not re.fullmatch(r"[A-Za-z0-9_:]+", value):
+            raise ValueError(f"F.{name} is not a constant exposed to Lua (hotstore/core/scripts.py _FIELD_CONSTANTS)")
+        value = getattr(c, name)
+        if isinstance(value, int):
+            return str(value)
+        if not re.fullmatch(r"[A-Za-z0-9_:]+", str(value)):
             raise ValueError(f"F.{name} = {value!r} cannot be inlined as a Lua literal")
         return f"'{value}'"
 
@@ -76,38 +128,52 @@ def inline_fields(text: str) -> str:
 
 
 @cache
-def source(name: str, *, prelude: bool = True) -> str:
-    """Full source of script ``name`` (e.g. ``'add_xp.lua'``), with the prelude unless ``prelude=False``.
-
-    With the prelude, the field names ``F.<NAME>`` are inlined as literals (:func:`inline_fields`).
-    """
-    if not prelude:
-        return read_lua(name)
-    return f"local EXACT_INT = {c.LUA_EXACT_INT}\n" + inline_fields(read_lua(PRELUDE) + "\n" + read_lua(name))
+def source(lua: Lua) -> str:
+    """The full text sent to Redis for ``lua``: constants inlined, the prelude first where it has one."""
+    body = read_lua(lua.file)
+    if lua.prelude:
+        body = f"local EXACT_INT = {c.LUA_EXACT_INT}\n" + read_lua(PRELUDE) + "\n" + body
+    return inline_fields(body)
 
 
 class Scripts:
-    """The hot-path scripts registered on one client; attribute names are the ``.lua`` file stems."""
-
-    NAMES = ("read_user", "touch_user", "touch_session", "save_session", "patch_session", "add_xp")
+    """Every script of :data:`CATALOGUE`, registered on one client (or pipeline)."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
-        # On a pipeline, AsyncScript must register itself with it; on a client, run() sends EVALSHA directly.
+        # On a pipeline, AsyncScript must register itself with it; on a client, call() sends EVALSHA directly.
         self._direct = not isinstance(redis, Pipeline)
-        self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(source(name + ".lua")) for name in self.NAMES
-        }
+        self._scripts: dict[Lua, AsyncScript] = {lua: redis.register_script(source(lua)) for lua in CATALOGUE}
 
-    def __getitem__(self, name: str) -> AsyncScript:
-        return self._scripts[name]
+    def script(self, lua: Lua) -> AsyncScript:
+        """The registered redis-py script (for callers that queue it on a pipeline of their own)."""
+        return self._scripts[lua]
 
-    async def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        """Run script ``name`` (EVALSHA; loads it on a NOSCRIPT reply).
+    async def call(self, lua: Lua, keys: list[str], args: list[Any]) -> Any:
+        """Run ``lua`` and return its raw reply; EVALSHA, loading the script on a NOSCRIPT reply.
 
-        What ``AsyncScript.__call__`` does, without its per-call import, isinstance check and tuple copies.
+        Raises :class:`StoreUnavailable` when Redis cannot be reached.
         """
-        script = self._scripts[name]
+        try:
+            return await self._evalsha(lua, keys, args)
+        except UNAVAILABLE_ERRORS as exc:
+            raise StoreUnavailable(f"Redis unreachable: {exc}") from exc
+
+    async def tagged(self, lua: Lua, keys: list[str], args: list[Any]) -> list[Any] | None:
+        """Run a hot-path script: its ``OK`` reply (a list, tag first), or None for ``MISS`` (a needed hash is
+        absent; nothing was written). An ``ERR`` reply (nothing was written) raises :class:`InvalidInput`."""
+        reply: list[Any] = await self.call(lua, keys, args)
+        tag = reply[0]
+        if tag == OK:
+            return reply
+        if tag == MISS:
+            return None
+        detail = [part.decode() if isinstance(part, bytes) else part for part in reply[1:]]
+        raise InvalidInput(f"{lua.name} refused: {' '.join(map(str, detail))}")
+
+    async def _evalsha(self, lua: Lua, keys: list[str], args: list[Any]) -> Any:
+        # What AsyncScript.__call__ does, without its per-call import, isinstance check and tuple copies.
+        script = self._scripts[lua]
         if not self._direct:
             return await script(keys=keys, args=args)
         redis = self._redis

@@ -12,6 +12,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from hotstore.core import constants as c
+from hotstore.core import scripts
 from hotstore.core.codec import encode_document, encoded_size
 from hotstore.core.defaults import default_session, default_stats
 from hotstore.core.errors import InvalidInput, NotFound
@@ -75,7 +76,7 @@ class BotStore:
         script_keys = [keys.user(telegram_id), keys.session(self.name, telegram_id), keys.dirty_users]
         args = [telegram_id, *ops, self.store.settings.activity_resolution * 1000]
         load = self._session_loader(telegram_id, create=True, profile=profile, user_index=1, session_index=2)
-        reply = await self.store.run_script("touch_session", script_keys, args, load)
+        reply = await self.store.run_script(scripts.TOUCH_SESSION, script_keys, args, load)
         assert reply is not None
         return SessionState.from_reply(self.name, reply[1], reply[2])
 
@@ -114,7 +115,7 @@ class BotStore:
             args.extend(chain.from_iterable(fields.items()))  # name, value, name, value, ...
         load = self._session_loader(telegram_id, create=create, profile=Profile(), user_index=None, session_index=1)
         script_keys = [keys.session(self.name, telegram_id), keys.dirty_sessions]
-        return await self.store.run_script("save_session", script_keys, args, load)
+        return await self.store.run_script(scripts.SAVE_SESSION, script_keys, args, load)
 
     def _document_fields(self, prefix: str, what: str, document: object) -> dict[str, bytes]:
         fields = encode_document(prefix, check_document(what, document))
@@ -139,7 +140,7 @@ class BotStore:
         args = [session_member(self.name, telegram_id), self.store.settings.max_document_bytes, *plan.args()]
         load = self._session_loader(telegram_id, create=True, profile=Profile(), user_index=None, session_index=1)
         reply = await self.store.run_script(
-            "patch_session", [keys.session(self.name, telegram_id), keys.dirty_sessions], args, load)
+            scripts.PATCH_SESSION, [keys.session(self.name, telegram_id), keys.dirty_sessions], args, load)
         assert reply is not None
         return plan.result(int(reply[1]), hash_fields(reply[2]))
 
@@ -175,7 +176,7 @@ class BotStore:
         taking_back = amount < 0
         load = self._session_loader(telegram_id, create=create and not taking_back, profile=Profile(),
                                     user_index=1, session_index=2, create_session=not create and not taking_back)
-        reply = await self.store.run_script("add_xp", script_keys, args, load)
+        reply = await self.store.run_script(scripts.ADD_XP, script_keys, args, load)
         if reply is None:
             if taking_back and (create or await self.store.get_user(telegram_id) is not None):
                 raise InvalidInput("add_xp refused: negative xp")

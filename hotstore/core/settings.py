@@ -7,10 +7,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from hotstore.core import constants as c
 from hotstore.core.errors import InvalidInput
-from hotstore.core.keys import KeyScheme, check_bot_name
-from persistence.engine import database_url
+from hotstore.core.keys import DEFAULT_NAMESPACE, KeyScheme, check_bot_name
+from persistence.engine import DEFAULT_SQLITE_URL, database_url
+
+# Environment variables (each also has a `hotstore` CLI flag).
+ENV_DATABASE_URL = "DATABASE_URL"
+ENV_REDIS_URL = "REDIS_URL"
+ENV_BOT_NAME = "BOT_NAME"
+ENV_NAMESPACE = "HOTSTORE_NAMESPACE"
+ENV_FLUSH_INTERVAL = "HOTSTORE_FLUSH_INTERVAL"
+ENV_FLUSH_BATCH = "HOTSTORE_FLUSH_BATCH"
+ENV_IDLE_TTL = "HOTSTORE_IDLE_TTL"
+ENV_MAX_DOCUMENT_BYTES = "HOTSTORE_MAX_DOCUMENT_BYTES"
+ENV_WEEKLY_BOARD_WEEKS = "HOTSTORE_WEEKLY_BOARD_WEEKS"
+ENV_ACTIVITY_RESOLUTION = "HOTSTORE_ACTIVITY_RESOLUTION"
+ENV_ARQ_REDIS_URL = "HOTSTORE_ARQ_REDIS_URL"
+ENV_AUTOPIPELINE = "HOTSTORE_AUTOPIPELINE"  # "1": coalesce concurrent calls into pipelines
+ENV_EMBEDDED_WORKER = "HOTSTORE_EMBEDDED_WORKER"  # "0": init_db() starts no in-process flusher
+
+# Defaults.
+DEFAULT_BOT_NAME = "spin_bot"  # v4's default
+DEFAULT_FLUSH_INTERVAL_S = 1.0
+DEFAULT_FLUSH_BATCH = 500
+DEFAULT_IDLE_TTL_S = 24 * 3600
+DEFAULT_MAX_DOCUMENT_BYTES = 256 * 1024
+DEFAULT_WEEKLY_BOARD_WEEKS = 5
+DEFAULT_ACTIVITY_RESOLUTION_S = 60
 
 
 def normalize_database_url(url: str | None) -> str:
@@ -22,16 +45,16 @@ def normalize_database_url(url: str | None) -> str:
 class Settings:
     """Everything hotstore reads from the environment. ``redis_url=None`` means in-process fakeredis."""
 
-    database_url: str = c.DEFAULT_SQLITE_URL
+    database_url: str = DEFAULT_SQLITE_URL
     redis_url: str | None = None
-    bot_name: str = c.DEFAULT_BOT_NAME
-    namespace: str = c.DEFAULT_NAMESPACE
-    flush_interval: float = c.DEFAULT_FLUSH_INTERVAL_S
-    flush_batch: int = c.DEFAULT_FLUSH_BATCH
-    idle_ttl: int = c.DEFAULT_IDLE_TTL_S
-    max_document_bytes: int = c.DEFAULT_MAX_DOCUMENT_BYTES
-    weekly_board_weeks: int = c.DEFAULT_WEEKLY_BOARD_WEEKS
-    activity_resolution: int = c.DEFAULT_ACTIVITY_RESOLUTION_S
+    bot_name: str = DEFAULT_BOT_NAME
+    namespace: str = DEFAULT_NAMESPACE
+    flush_interval: float = DEFAULT_FLUSH_INTERVAL_S
+    flush_batch: int = DEFAULT_FLUSH_BATCH
+    idle_ttl: int = DEFAULT_IDLE_TTL_S
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+    weekly_board_weeks: int = DEFAULT_WEEKLY_BOARD_WEEKS
+    activity_resolution: int = DEFAULT_ACTIVITY_RESOLUTION_S
     arq_redis_url: str | None = None
     autopipeline: bool = False  # real Redis only: see hotstore.core.autopipeline
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -67,17 +90,17 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         spec: list[tuple[str, str, type]] = [
-            ("database_url", c.ENV_DATABASE_URL, str),
-            ("redis_url", c.ENV_REDIS_URL, str),
-            ("bot_name", c.ENV_BOT_NAME, str),
-            ("namespace", c.ENV_NAMESPACE, str),
-            ("flush_interval", c.ENV_FLUSH_INTERVAL, float),
-            ("flush_batch", c.ENV_FLUSH_BATCH, int),
-            ("idle_ttl", c.ENV_IDLE_TTL, int),
-            ("max_document_bytes", c.ENV_MAX_DOCUMENT_BYTES, int),
-            ("weekly_board_weeks", c.ENV_WEEKLY_BOARD_WEEKS, int),
-            ("activity_resolution", c.ENV_ACTIVITY_RESOLUTION, int),
-            ("arq_redis_url", c.ENV_ARQ_REDIS_URL, str),
+            ("database_url", ENV_DATABASE_URL, str),
+            ("redis_url", ENV_REDIS_URL, str),
+            ("bot_name", ENV_BOT_NAME, str),
+            ("namespace", ENV_NAMESPACE, str),
+            ("flush_interval", ENV_FLUSH_INTERVAL, float),
+            ("flush_batch", ENV_FLUSH_BATCH, int),
+            ("idle_ttl", ENV_IDLE_TTL, int),
+            ("max_document_bytes", ENV_MAX_DOCUMENT_BYTES, int),
+            ("weekly_board_weeks", ENV_WEEKLY_BOARD_WEEKS, int),
+            ("activity_resolution", ENV_ACTIVITY_RESOLUTION, int),
+            ("arq_redis_url", ENV_ARQ_REDIS_URL, str),
         ]
         for name, var, kind in spec:
             raw = env.get(var)
@@ -87,7 +110,7 @@ class Settings:
                 values[name] = kind(raw)
             except ValueError as exc:
                 raise InvalidInput(f"{var} must be {kind.__name__}: {raw!r}") from exc
-        flag = env.get(c.ENV_AUTOPIPELINE, "").strip().lower()
+        flag = env.get(ENV_AUTOPIPELINE, "").strip().lower()
         if flag:
             values["autopipeline"] = flag in ("1", "true", "yes", "on")
         known = {f.name for f in fields(cls)}

@@ -12,40 +12,32 @@ trips plus one SQL transaction (docs/design.md, "Read-through")::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotstore.core.errors import HotstoreError, InvalidInput, StoreUnavailable
+from hotstore.core.errors import HotstoreError
 from hotstore.core.keys import KeyScheme, check_bot_name
 from hotstore.core.leaderboard import Leaderboards
 from hotstore.core.loader import LoadBlocks, Profile, load_user
 from hotstore.core.profile import UNSET, ProfileArg, profile_for_insert, profile_ops
-from hotstore.core.redis_client import UNAVAILABLE_ERRORS, connect
-from hotstore.core.scripts import Scripts
+from hotstore.core.redis_client import connect
+from hotstore.core.scripts import READ_USER, TOUCH_USER, Lua, Scripts
 from hotstore.core.sessions import BotStore
 from hotstore.core.settings import Settings
 from hotstore.core.state import LevelUp, PatchResult, SessionState, UserState, hash_fields
 from hotstore.core.validation import check_telegram_id
-from persistence.engine import create_engine
-from persistence.models import Base
+from persistence.clock import now_ms
+from persistence.engine import create_engine, create_tables
 
 __all__ = ["UNSET", "BotStore", "HotStore", "LevelUp", "PatchResult", "SessionState", "UserState"]
 
 Loader = Callable[[], Awaitable[LoadBlocks | None]]
 
-_MISS = b"MISS"
-_ERR = b"ERR"
 _LOAD_ATTEMPTS = 3  # a loaded key can vanish again before the script runs (deleted user): retry a little
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _encode_blocks(blocks: LoadBlocks) -> list[Any]:
@@ -55,18 +47,6 @@ def _encode_blocks(blocks: LoadBlocks) -> list[Any]:
         for name, value in fields.items():
             args.extend((name, value))
     return args
-
-
-async def _create_tables(engine: AsyncEngine) -> None:
-    """Create missing tables; a second try absorbs another process creating them at the same moment."""
-    for attempt in (1, 2):
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(Base.metadata.create_all)
-            return
-        except DBAPIError:
-            if attempt == 2:
-                raise
 
 
 class HotStore:
@@ -79,7 +59,7 @@ class HotStore:
         self.engine = engine
         self.keys: KeyScheme = settings.keys
         self.scripts = Scripts(redis)
-        self.leaderboards = Leaderboards(redis, self.keys)
+        self.leaderboards = Leaderboards(redis, self.keys, self.scripts)
         self._owns_redis = owns_redis
         self._owns_engine = owns_engine
 
@@ -95,7 +75,7 @@ class HotStore:
         owns_engine = engine is None
         if engine is None:
             engine = create_engine(settings.database_url)
-            await _create_tables(engine)
+            await create_tables(engine)
         owns_redis = redis is None
         return cls(settings, redis if redis is not None else connect(settings), engine,
                    owns_redis=owns_redis, owns_engine=owns_engine)
@@ -142,21 +122,29 @@ class HotStore:
             return [(1, fields)] if fields is not None else None
 
         args = [telegram_id, *ops, self.settings.activity_resolution * 1000]
-        reply = await self.run_script("touch_user", [key, self.keys.dirty_users], args, load)
+        reply = await self.run_script(TOUCH_USER, [key, self.keys.dirty_users], args, load)
         assert reply is not None
         return UserState.from_hash(hash_fields(reply[1]))
 
-    async def _read_user(self, telegram_id: int, *, create: bool) -> UserState | None:
+    def user_loader(self, telegram_id: int, *, create: bool) -> Loader:
+        """The read-through loader of a script whose first key is the user hash: the user's row from SQL
+        (inserted first if ``create``), or None when the user is unknown."""
+
         async def load() -> LoadBlocks | None:
             fields = await load_user(self.engine, telegram_id, create=create, profile=Profile())
             return [(1, fields)] if fields is not None else None
 
-        reply = await self.run_script("read_user", [self.keys.user(telegram_id)], [], load)
+        return load
+
+    async def _read_user(self, telegram_id: int, *, create: bool) -> UserState | None:
+        load = self.user_loader(telegram_id, create=create)
+        reply = await self.run_script(READ_USER, [self.keys.user(telegram_id)], [], load)
         return UserState.from_hash(hash_fields(reply[1])) if reply is not None else None
 
-    async def run_script(self, name: str, keys: list[str], args: Sequence[Any], load: Loader) -> list[Any] | None:
-        """Run a hot-path script with read-through: on MISS, ``load()`` from SQL and run it again with the
-        loaded hashes. Returns the script's reply, or None when ``load()`` found nothing to load.
+    async def run_script(self, lua: Lua, keys: list[str], args: Sequence[Any], load: Loader) -> list[Any] | None:
+        """The read-through loop, the one place it is written: run hot-path script ``lua``; on MISS, ``load()``
+        from SQL and run it again with the loaded hashes, which it writes only where still absent (invariant 6).
+        Returns the script's reply, or None when ``load()`` found nothing to load.
 
         Raises :class:`InvalidInput` on an ``ERR`` reply (the script wrote nothing) and
         :class:`StoreUnavailable` when Redis cannot be reached.
@@ -164,17 +152,11 @@ class HotStore:
         blocks: LoadBlocks = []
         for _ in range(_LOAD_ATTEMPTS + 1):
             call_args = [now_ms(), self.settings.idle_ttl * 1000, *_encode_blocks(blocks), *args]
-            try:  # what ``async with reachable():`` does, without a context-manager generator per call
-                reply: list[Any] = await self.scripts.run(name, keys, call_args)
-            except UNAVAILABLE_ERRORS as exc:
-                raise StoreUnavailable(f"Redis unreachable: {exc}") from exc
-            if reply[0] == _ERR:
-                detail = [part.decode() if isinstance(part, bytes) else part for part in reply[1:]]
-                raise InvalidInput(f"{name} refused: {' '.join(map(str, detail))}")
-            if reply[0] != _MISS:
+            reply = await self.scripts.tagged(lua, keys, call_args)
+            if reply is not None:
                 return reply
             loaded = await load()
             if loaded is None:
                 return None
             blocks = loaded
-        raise HotstoreError(f"{name}: {keys[0]} vanished again after {_LOAD_ATTEMPTS} loads from SQL")
+        raise HotstoreError(f"{lua.name}: {keys[0]} vanished again after {_LOAD_ATTEMPTS} loads from SQL")

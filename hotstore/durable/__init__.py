@@ -1,19 +1,21 @@
-"""Durable-domain services (badges, payments, access, promocodes, training history, user deletion).
+"""The durable domain as services over a :class:`~hotstore.core.store.HotStore`: one SQL transaction per call.
 
-The implementation lives in :mod:`hotstore.durable._services`; this module is the stable import path::
+::
 
-    from hotstore.durable import Access, Badges, Payments, Promocodes, TrainingHistory, delete_user
+    badges = Badges(store);        await badges.award(42, "spin_master")          # True once
+    payments = Payments(store);    await payments.complete("yookassa", "pay-1")   # grants once
+    access = Access(store);        await access.check(42); await access.consume(42)
+    promos = Promocodes(store);    await promos.redeem("SPRING", 42)
+    history = TrainingHistory(store); await history.save(42, total_score=180)
+    await delete_user(store, 42)
 """
 
-from hotstore.durable._services import (
-    Access,
-    Badges,
-    Payments,
-    Promocodes,
-    TrainingHistory,
-    TrainingRecorded,
-    delete_user,
-)
+from hotstore.durable.access import Access
+from hotstore.durable.badges import Badges
+from hotstore.durable.deletion import delete_user
+from hotstore.durable.history import TrainingHistory, TrainingRecorded
+from hotstore.durable.payments import Payments
+from hotstore.durable.promocodes import Promocodes
 from persistence.repositories.promocodes import Redemption
 from persistence.tariffs import Tariff, TariffCatalog
 

@@ -21,9 +21,9 @@ from hotstore.core.errors import (
     PromocodeRejected,
     StoreUnavailable,
 )
+from persistence.clock import Clock, utc_now
 from persistence.repositories.payments import InvalidPaymentTransition
 from persistence.repositories.promocodes import PromocodeError
-from persistence.repositories.subscriptions import Clock, system_clock
 
 if TYPE_CHECKING:
     from hotstore.core.store import HotStore
@@ -53,7 +53,7 @@ class DomainService:
 
     def __init__(self, store: HotStore, *, now: Clock | None = None) -> None:
         self.store = store
-        self.now: Clock = now or system_clock
+        self.now: Clock = now or utc_now
         self._sessions = async_sessionmaker(store.engine, expire_on_commit=False)
 
     @asynccontextmanager

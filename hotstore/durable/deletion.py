@@ -9,6 +9,7 @@ one flush batch, and deleting again removes it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -17,10 +18,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hotstore.core.keys import board_member, iso_week, parse_session_member, session_member
 from hotstore.core.redis_client import reachable
-from hotstore.core.scripts import source
+from hotstore.core.scripts import DELETE_USER
 from hotstore.core.validation import check_telegram_id
+from persistence.clock import utc_now
 from persistence.models import BotSession, User
-from persistence.repositories.subscriptions import system_clock
 
 if TYPE_CHECKING:
     from hotstore.core.store import HotStore
@@ -41,9 +42,11 @@ async def _bot_names(store: HotStore, telegram_id: int) -> list[str]:
     return sorted(names)
 
 
-async def _delete_hot(store: HotStore, telegram_id: int, bots: list[str]) -> int:
+async def evict_hot_state(store: HotStore, telegram_id: int, bots: Sequence[str]) -> int:
+    """Remove a user's hot state in one script: user hash, the sessions of ``bots``, dirty marks and every
+    board entry (global, per bot, the weekly boards still kept). The one eviction of a deleted user."""
     keys = store.keys
-    today = system_clock()
+    today = utc_now()
     weeks = {iso_week(today - timedelta(weeks=i)) for i in range(store.settings.weekly_board_weeks + 1)}
     script_keys = [keys.user(telegram_id), keys.dirty_users, keys.dirty_sessions, keys.global_board]
     script_keys += [keys.session(bot, telegram_id) for bot in bots]
@@ -51,9 +54,7 @@ async def _delete_hot(store: HotStore, telegram_id: int, bots: list[str]) -> int
     script_keys += [keys.weekly_board(week) for week in sorted(weeks)]
     args: list[str | int] = [telegram_id, board_member(telegram_id), len(bots)]
     args += [session_member(bot, telegram_id) for bot in bots]
-    script = store.redis.register_script(source("delete_user.lua", prelude=False))
-    async with reachable():
-        return int(await script(keys=script_keys, args=args))
+    return int(await store.scripts.call(DELETE_USER, script_keys, args))
 
 
 async def delete_user(store: HotStore, telegram_id: int) -> bool:
@@ -64,12 +65,12 @@ async def delete_user(store: HotStore, telegram_id: int) -> bool:
     """
     check_telegram_id(telegram_id)
     bots = await _bot_names(store, telegram_id)
-    await _delete_hot(store, telegram_id, bots)
+    await evict_hot_state(store, telegram_id, bots)
     sessions = async_sessionmaker(store.engine, expire_on_commit=False)
     async with sessions.begin() as session:
         result = await session.execute(
             delete(User).where(User.telegram_id == telegram_id).execution_options(synchronize_session=False)
         )
         existed = bool(getattr(result, "rowcount", 0))
-    await _delete_hot(store, telegram_id, bots)
+    await evict_hot_state(store, telegram_id, bots)
     return existed

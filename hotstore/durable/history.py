@@ -2,8 +2,8 @@
 
 A save is two steps: one SQL transaction inserts the history row (its id identifies the training), then
 ``record_training.lua`` adds it to the counters in the user's Redis hash, exactly once per history id, with
-no XP (v4 added the score as XP a second time: seed-semantics §6.6). The counters reach SQL through the
-write-behind flush, like every hot field.
+no XP (v4 added the score as XP a second time, so a bot that also called ``add_xp`` counted it twice). The
+counters reach SQL through the write-behind flush, like every hot field.
 
 Crash window: a process that dies after the SQL commit and before the script runs leaves the row saved and
 the counters short by that one training. The window is one Redis round trip per save; it is bounded (a
@@ -14,33 +14,25 @@ re-applying a row that did count is harmless.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from redis.commands.core import AsyncScript
-
 from hotstore.core import constants as c
-from hotstore.core.errors import HotstoreError, NotFound
+from hotstore.core.errors import NotFound
 from hotstore.core.keys import check_bot_name
-from hotstore.core.redis_client import reachable
-from hotstore.core.scripts import source
+from hotstore.core.scripts import RECORD_TRAINING
 from hotstore.core.validation import check_document, check_int, check_optional_text, check_page, check_telegram_id
 from hotstore.durable.base import DomainService
 from persistence.repositories.history import TrainingHistoryRepository
-from persistence.repositories.subscriptions import Clock
+from persistence.types import INT32_MAX
 from persistence.upsert import ensure_user_id
 
 if TYPE_CHECKING:
     from hotstore.core.store import HotStore
 
-_MISS = b"MISS"
-_INT32_MAX = 2**31 - 1
-
-
 def _check_score(total_score: object) -> int:
     """A training's score: an int within the ``training_history.total_score`` column (int32)."""
-    return check_int("total_score", total_score, low=-_INT32_MAX - 1, high=_INT32_MAX)
+    return check_int("total_score", total_score, low=-INT32_MAX - 1, high=INT32_MAX)
 
 
 @dataclass(frozen=True)
@@ -53,12 +45,18 @@ class TrainingRecorded:
     total_score: int
 
 
+async def record_training(store: HotStore, telegram_id: int, history_id: int, score: int) -> list[Any] | None:
+    """Add one training to the user's hot counters (``record_training.lua``), reading the user through from SQL
+    when absent. ``history_id`` 0 counts it unconditionally (no history row to remember). The script's reply,
+    or None for an unknown user."""
+    keys = store.keys
+    args = [telegram_id, history_id, score, c.USER_LAST_TRAINING, c.USER_RECENT_TRAININGS, c.RECENT_TRAININGS_KEPT]
+    load = store.user_loader(telegram_id, create=False)
+    return await store.run_script(RECORD_TRAINING, [keys.user(telegram_id), keys.dirty_users], args, load)
+
+
 class TrainingHistory(DomainService):
     """``await TrainingHistory(store).save(42, total_score=180, question_count=9)``."""
-
-    def __init__(self, store: HotStore, *, now: Clock | None = None) -> None:
-        super().__init__(store, now=now)
-        self._script: AsyncScript = store.redis.register_script(source("record_training.lua"))
 
     async def save(
         self,
@@ -88,7 +86,7 @@ class TrainingHistory(DomainService):
         _check_score(total_score)
         for name, count in (("clarity_level", clarity_level), ("question_count", question_count),
                             ("contextual_questions", contextual_questions)):
-            check_int(name, count, low=0, high=_INT32_MAX)
+            check_int(name, count, low=0, high=INT32_MAX)
         bot = check_bot_name(self.store.settings.bot_name if bot_name is None else bot_name)
         async with self.transaction() as session:
             user_id = await ensure_user_id(session, telegram_id)
@@ -115,31 +113,10 @@ class TrainingHistory(DomainService):
         check_telegram_id(telegram_id)
         check_int("history_id", history_id, low=1, high=c.INT64_MAX)
         _check_score(total_score)
-        reply = await self._run(telegram_id, history_id, total_score)
-        if reply[0] == _MISS:
-            if await self.store.get_user(telegram_id) is None:
-                raise NotFound(f"user {telegram_id} was deleted while their training was saved")
-            reply = await self._run(telegram_id, history_id, total_score)
-        if reply[0] == _MISS:
-            raise HotstoreError(f"user {telegram_id} vanished from Redis again while recording a training")
+        reply = await record_training(self.store, telegram_id, history_id, total_score)
+        if reply is None:
+            raise NotFound(f"user {telegram_id} was deleted while their training was saved")
         return TrainingRecorded(history_id, bool(reply[1]), int(reply[2]), int(reply[3]))
-
-    async def _run(self, telegram_id: int, history_id: int, total_score: int) -> list[Any]:
-        keys = self.store.keys
-        args: list[str | int] = [
-            time.time_ns() // 1_000_000,  # dirty-since score: wall clock, like every hot-path writer
-            self.store.settings.idle_ttl * 1000,
-            0,  # no load blocks: the read-through goes through store.get_user
-            telegram_id,
-            history_id,
-            total_score,
-            c.USER_LAST_TRAINING,
-            c.USER_RECENT_TRAININGS,
-            c.RECENT_TRAININGS_KEPT,
-        ]
-        async with reachable():
-            reply: list[Any] = await self._script(keys=[keys.user(telegram_id), keys.dirty_users], args=args)
-        return reply
 
     async def list(self, telegram_id: int, *, limit: int = 10, offset: int = 0) -> list[dict[str, Any]]:
         """v4's ``get_user_training_history``: ``to_dict()`` rows, newest first, ties broken by id."""

@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotstore.core.validation import check_optional_text, check_telegram_id, check_text
 from hotstore.durable.base import DomainService
+from persistence.clock import Clock
 from persistence.enums import PaymentStatus
 from persistence.models import Payment
 from persistence.repositories.payments import PaymentRepository
-from persistence.repositories.subscriptions import Clock
 from persistence.tariffs import TariffCatalog
 
 if TYPE_CHECKING:

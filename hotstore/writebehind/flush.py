@@ -29,10 +29,10 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core.keys import KeyScheme
+from hotstore.core.scripts import COMPARE_AND_CLEAN, Scripts
 from hotstore.core.settings import Settings
 from hotstore.writebehind.entities import ENTITIES, SESSIONS, USERS, Entity, Row
 from hotstore.writebehind.metrics import now_ms
-from hotstore.writebehind.scripts import WorkerScripts
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ async def write_rows_isolating_rejects(engine: AsyncEngine, entity: Entity, rows
 
 
 async def compare_and_clean(
-    redis: aioredis.Redis, scripts: WorkerScripts, keys: KeyScheme, batch: DirtyBatch, idle_ttl_s: int
+    redis: aioredis.Redis, scripts: Scripts, keys: KeyScheme, batch: DirtyBatch, idle_ttl_s: int
 ) -> tuple[int, int]:
     """Remove the dirty mark of every member still at its flushed version; return ``(cleaned, kept)``."""
     if not batch.members:
@@ -167,7 +167,7 @@ async def compare_and_clean(
     args: list[object] = [idle_ttl_s * 1000, requeue_at]
     for member, version in zip(batch.members, batch.versions, strict=True):
         args += [member, version]
-    cleaned, kept = await scripts.run("compare_and_clean", [batch.entity.dirty_set(keys), *batch.keys], args)
+    cleaned, kept = await scripts.call(COMPARE_AND_CLEAN, [batch.entity.dirty_set(keys), *batch.keys], args)
     return int(cleaned), int(kept)
 
 
@@ -177,11 +177,11 @@ async def flush_batch(
     settings: Settings,
     entity: Entity,
     *,
-    scripts: WorkerScripts | None = None,
+    scripts: Scripts | None = None,
     max_score: float | str = "+inf",
 ) -> FlushTotals:
     """Flush the oldest ``settings.flush_batch`` dirty members of ``entity``: read, upsert, compare-and-clean."""
-    scripts = scripts or WorkerScripts(redis)
+    scripts = scripts or Scripts(redis)
     batch = await read_dirty(redis, settings.keys, entity, settings.flush_batch, max_score)
     rejected = await write_rows_isolating_rejects(engine, entity, batch.rows)
     batch.exclude(rejected)
@@ -219,14 +219,14 @@ async def drain(
     settings: Settings,
     *,
     budget_s: float | None = None,
-    scripts: WorkerScripts | None = None,
+    scripts: Scripts | None = None,
 ) -> FlushTotals:
     """Flush, batch after batch, everything that was dirty when the drain started (users before sessions).
 
     Ends when those members are flushed, when a batch makes no progress (all rewritten meanwhile: they are
     flushed, and moved behind the bound), or when ``budget_s`` seconds have passed. Errors propagate.
     """
-    scripts = scripts or WorkerScripts(redis)
+    scripts = scripts or Scripts(redis)
     started = time.monotonic()
     totals = FlushTotals()
     for entity in ENTITIES:

@@ -7,23 +7,21 @@ of the last flush. All writes are best-effort: a metric never fails a flush.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from hotstore.core import constants as c
 from hotstore.core.keys import KeyScheme
+from persistence.clock import now_ms
+
+__all__ = ["now_ms", "read_metrics", "record_failure", "record_flush"]
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_TEXT = 500
 _COUNTERS = (c.METRIC_ROWS_FLUSHED, c.METRIC_FLUSHES, c.METRIC_FAILURES, c.METRIC_LAST_FLUSH_ROWS)
 _TIMES = (c.METRIC_LAST_FLUSH_AT, c.METRIC_LAST_ERROR_AT)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 async def record_flush(redis: aioredis.Redis, keys: KeyScheme, rows: int) -> None:

@@ -32,8 +32,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from hotstore.core import constants as c
 from hotstore.core.keys import KeyScheme, board_member
+from hotstore.core.scripts import REBUILD_CHUNK, REBUILD_SWAP, Scripts
 from hotstore.core.settings import Settings
-from hotstore.writebehind.scripts import WorkerScripts
+from persistence.clock import now_ms
 from persistence.models import BotSession, User
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ async def rebuild_boards_if_lost(
         return None
     try:
         report = await rebuild_boards(redis, engine, settings, chunk=chunk, renew=lock.reacquire)
-        await redis.set(keys.boards_built, int(time.time() * 1000))
+        await redis.set(keys.boards_built, now_ms())
     finally:
         try:
             await lock.release()
@@ -105,7 +106,7 @@ class _BoardBuilder:
     def __init__(self, redis: aioredis.Redis, keys: KeyScheme, renew: Callable[[], Awaitable[bool]]) -> None:
         self.redis = redis
         self.keys = keys
-        self.scripts = WorkerScripts(redis)
+        self.scripts = Scripts(redis)
         self.renew = renew
         self.token = secrets.token_hex(6)  # temporary keys unique to this rebuild
 
@@ -115,7 +116,7 @@ class _BoardBuilder:
         query = select(User.id, User.telegram_id, User.total_xp).where(User.total_xp > 0)
         async for rows in self._chunks(engine, query, User.id, chunk):
             count += await self._add(temp, ((self.keys.user(tg), tg, xp) for _, tg, xp in rows))
-        await self.scripts.run("rebuild_swap", [temp, self.keys.global_board], [])
+        await self.scripts.call(REBUILD_SWAP, [temp, self.keys.global_board], [])
         return {self.keys.global_board: count}
 
     async def build_bots(self, engine: AsyncEngine, chunk: int) -> dict[str, int]:
@@ -134,7 +135,7 @@ class _BoardBuilder:
                 temp = temps.setdefault(bot, self.keys.temp_board(f"{self.token}:b:{bot}"))
                 counts[self.keys.bot_board(bot)] += await self._add(temp, members)
         for bot, temp in temps.items():
-            await self.scripts.run("rebuild_swap", [temp, self.keys.bot_board(bot)], [])
+            await self.scripts.call(REBUILD_SWAP, [temp, self.keys.bot_board(bot)], [])
         return dict(counts)
 
     async def _chunks(
@@ -160,5 +161,5 @@ class _BoardBuilder:
         for hash_key, telegram_id, score in members:
             hash_keys.append(hash_key)
             args += [board_member(telegram_id), score]
-        written = await self.scripts.run("rebuild_chunk", [temp, *hash_keys], args)
+        written = await self.scripts.call(REBUILD_CHUNK, [temp, *hash_keys], args)
         return int(written)

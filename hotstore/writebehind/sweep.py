@@ -13,8 +13,8 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 
 from hotstore.core import constants as c
+from hotstore.core.scripts import SWEEP_IDLE, Scripts
 from hotstore.core.settings import Settings
-from hotstore.writebehind.scripts import WorkerScripts
 
 
 def _user_member(key: str, prefix: str) -> str:
@@ -28,7 +28,7 @@ def _session_member(key: str, prefix: str) -> str:
 async def sweep_idle(redis: aioredis.Redis, settings: Settings, *, scan_count: int = c.SWEEP_SCAN_COUNT) -> int:
     """Give the idle TTL to every clean user and session hash without one; return how many got it."""
     keys = settings.keys
-    scripts = WorkerScripts(redis)
+    scripts = Scripts(redis)
     kinds: list[tuple[str, str, str, Callable[[str, str], str]]] = [
         (keys.user_pattern, f"{keys.tag}:u:", keys.dirty_users, _user_member),
         (keys.session_pattern, f"{keys.tag}:s:", keys.dirty_sessions, _session_member),
@@ -47,7 +47,7 @@ async def sweep_idle(redis: aioredis.Redis, settings: Settings, *, scan_count: i
 
 
 async def _sweep_chunk(
-    scripts: WorkerScripts,
+    scripts: Scripts,
     settings: Settings,
     dirty_set: str,
     chunk: list[str],
@@ -55,5 +55,5 @@ async def _sweep_chunk(
     member_of: Callable[[str, str], str],
 ) -> int:
     members = [member_of(key, prefix) for key in chunk]
-    result = await scripts.run("sweep_idle", [dirty_set, *chunk], [settings.idle_ttl * 1000, *members])
+    result = await scripts.call(SWEEP_IDLE, [dirty_set, *chunk], [settings.idle_ttl * 1000, *members])
     return int(result)

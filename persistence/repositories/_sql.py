@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy.engine import CursorResult, Result
 
+from persistence.clock import utc_now
 
-def utc_now() -> datetime:
-    """The current time as an aware UTC datetime (bound through ``UTCDateTime``, so both backends agree)."""
-    return datetime.now(UTC)
+__all__ = ["changed_rows", "utc_now"]
 
 
 def changed_rows(result: Result[Any]) -> int:

@@ -1,7 +1,7 @@
 """Training history: one row per finished training, listed newest first (ties broken by id).
 
 Only the SQL row lives here. The user's counters (``total_trainings``, ``total_score``) are hot fields
-kept in Redis; ``hotstore.durable.history`` updates them after this insert commits.
+kept in Redis; the training-history service updates them after this insert commits.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.models import TrainingHistory
 from persistence.repositories.subscriptions import find_user_id
-
-INT32_MAX = 2**31 - 1
+from persistence.types import INT32_MAX
 
 
 def _check_int32(name: str, value: object) -> int:

@@ -16,10 +16,11 @@ from decimal import Decimal
 from sqlalchemy import String, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from persistence.clock import Clock, utc_now
 from persistence.enums import PaymentStatus, SubscriptionType
 from persistence.models import Payment
 from persistence.repositories.free_trainings import FRESH, FRESH_UPDATE
-from persistence.repositories.subscriptions import Clock, SubscriptionRepository, system_clock
+from persistence.repositories.subscriptions import SubscriptionRepository
 from persistence.tariffs import TariffCatalog
 from persistence.types import parse_enum, to_money
 from persistence.upsert import dialect_of, ensure_user_id, insert_for
@@ -69,7 +70,7 @@ class PaymentRepository:
     ) -> None:
         self.session = session
         self.tariffs = tariffs or TariffCatalog.default()
-        self.now: Clock = now or system_clock
+        self.now: Clock = now or utc_now
         self.subscriptions = SubscriptionRepository(session, now=self.now)
 
     async def record(

@@ -20,11 +20,12 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from persistence.clock import Clock, utc_now
 from persistence.enums import FreeTrainingSource, PromocodeType, SubscriptionType
 from persistence.models import Promocode, PromocodeUsage
 from persistence.repositories.free_trainings import FRESH, FRESH_UPDATE
-from persistence.repositories.subscriptions import Clock, SubscriptionRepository, system_clock
-from persistence.types import parse_enum
+from persistence.repositories.subscriptions import SubscriptionRepository
+from persistence.types import INT32_MAX, parse_enum
 from persistence.upsert import dialect_of, ensure_user_id, insert_for
 
 FREE_MONTH_DAYS = 30
@@ -68,7 +69,7 @@ def normalize_code(code: object) -> str:
 def _check_optional_count(name: str, value: object) -> int | None:
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 2**31 - 1:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= INT32_MAX:
         raise ValueError(f"{name} must be None or an int >= 0: {value!r}")
     return value
 
@@ -78,7 +79,7 @@ class PromocodeRepository:
 
     def __init__(self, session: AsyncSession, *, now: Clock | None = None) -> None:
         self.session = session
-        self.now: Clock = now or system_clock
+        self.now: Clock = now or utc_now
         self.subscriptions = SubscriptionRepository(session, now=self.now)
 
     async def create(

@@ -15,20 +15,18 @@ Unknown users get v4's answers (no access, ``False``, ``None``) and are never cr
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from persistence.clock import Clock, utc_now
 from persistence.enums import FreeTrainingSource, SubscriptionType
 from persistence.models import FreeTraining, Subscription, User
 from persistence.repositories.free_trainings import FRESH, FRESH_UPDATE, FreeTrainingRepository, check_count
 from persistence.types import parse_enum
 from persistence.upsert import dialect_of, insert_for
-
-Clock = Callable[[], datetime]
 
 KIND_TIME = "time"
 KIND_CREDITS = "credits"
@@ -37,11 +35,6 @@ MAX_DAYS = 100 * 366
 MAX_CREDITS = 1_000_000
 # Create-or-extend retries when the active row is deactivated between our insert attempt and our update.
 GRANT_ATTEMPTS = 5
-
-
-def system_clock() -> datetime:
-    """Aware UTC now."""
-    return datetime.now(UTC)
 
 
 def kind_of(subscription_type: SubscriptionType) -> str:
@@ -67,7 +60,7 @@ class SubscriptionRepository:
 
     def __init__(self, session: AsyncSession, *, now: Clock | None = None) -> None:
         self.session = session
-        self.now: Clock = now or system_clock
+        self.now: Clock = now or utc_now
         self.free = FreeTrainingRepository(session)
 
     # ------------------------------------------------------------ grants (by users.id)

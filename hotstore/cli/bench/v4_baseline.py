@@ -1,6 +1,6 @@
 """The v4 way, re-implemented for the baseline rows: one SQL transaction per call, v4's queries.
 
-seed-semantics §2 describes them. ``get_user_session`` = SELECT user + UPDATE last_activity, SELECT bot session +
+``get_user_session`` = SELECT user + UPDATE last_activity, SELECT bot session +
 UPDATE updated_at, COMMIT; ``save_session`` = one UPDATE of both JSON documents with a subquery on the Telegram id;
 ``add_xp_and_check_level_up`` = SELECT user, ``UPDATE total_xp = total_xp + :xp``, and an UPDATE of the level when it
 rose. The leaderboard is v4's SQL: ``ORDER BY total_xp DESC LIMIT/OFFSET``, and a rank that fetches every user with

@@ -25,13 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from hotstore.cli.argtypes import number_arg
-from hotstore.core import constants as c
+from hotstore.cli.argtypes import number_arg, safe_url
+from hotstore.core import settings as env
 
 if TYPE_CHECKING:
     from hotstore.cli.demo.traffic import Traffic
     from hotstore.cli.demo.view import LiveView
-    from hotstore.core.settings import Settings
+
+from hotstore.cli.operations import flush_all_async
+from hotstore.core.settings import Settings
+from hotstore.writebehind.flusher import InProcessFlusher
 
 DEMO_DATABASE_FILE = "hotstore-demo.db"
 DEFAULT_BOTS = 3
@@ -80,7 +83,8 @@ _duration = number_arg(float, lambda value: 0 < value <= 24 * 3600, kind="a numb
 
 def run_demo_command(args: argparse.Namespace, settings: Settings) -> int:
     """Entry point of ``hotstore demo`` (``args`` from :func:`add_demo_arguments`)."""
-    settings = demo_settings(settings, explicit_database=bool(args.database_url or os.environ.get(c.ENV_DATABASE_URL)))
+    explicit_database = bool(args.database_url or os.environ.get(env.ENV_DATABASE_URL))
+    settings = demo_settings(settings, explicit_database=explicit_database)
     worker = args.worker or ("embedded" if settings.embedded_redis else "external")
     options = DemoOptions(bots=args.bots, users=args.users, duration=args.duration,
                           concurrency=args.concurrency, worker=worker, seed=args.seed)
@@ -146,49 +150,32 @@ async def _run_for(traffic: Traffic, view: LiveView, options: DemoOptions) -> No
 
 @contextlib.asynccontextmanager
 async def _worker(settings: Settings, mode: str) -> AsyncIterator[None]:
-    """The in-process write-behind worker for ``embedded``; nothing for ``external`` (separate processes)."""
+    """The in-process flusher for ``embedded``; nothing for ``external`` (separate worker processes)."""
     if mode != "embedded":
         yield
         return
-    from hotstore.writebehind.embedded import EmbeddedWorker
-
-    async with EmbeddedWorker(settings):
+    async with InProcessFlusher(settings):
         yield
 
 
 async def drain(settings: Settings) -> int:
     """Flush everything still dirty; 0 when nothing dirty remains (safe next to running workers, invariant 3)."""
-    from workers.commands import flush_all_async
-
     return await flush_all_async(settings)
 
 
 async def prepare_database(url: str) -> None:
-    """Bring the schema up to date (Alembic when available, else create the tables from the models)."""
-    try:
-        from persistence.migrate import upgrade
-    except ImportError:
-        from persistence.engine import create_engine
-        from persistence.models import Base
+    """Bring the schema up to date, as production does (Alembic)."""
+    from persistence.migrate import upgrade
 
-        engine = create_engine(url)
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(Base.metadata.create_all)
-        finally:
-            await engine.dispose()
-        return
     await upgrade(url)
 
 
 def _banner(settings: Settings, options: DemoOptions) -> str:
-    from hotstore.cli.main import _safe_url
-
-    redis = "embedded fakeredis (in-process)" if settings.embedded_redis else _safe_url(settings.redis_url or "")
+    redis = "embedded fakeredis (in-process)" if settings.embedded_redis else safe_url(settings.redis_url or "")
     return (
         f"hotstore demo: {options.bots} bots, {options.users} users, {options.duration:g}s, "
         f"{options.concurrency} concurrent chats, worker {options.worker}\n"
-        f"  redis: {redis} (namespace {settings.namespace})\n  sql:   {_safe_url(settings.database_url)}"
+        f"  redis: {redis} (namespace {settings.namespace})\n  sql:   {safe_url(settings.database_url)}"
     )
 
 

@@ -16,7 +16,7 @@ local weekly_ttl = tonumber(next_arg())
 
 local function level_for(xp)
   local n = tonumber(ARGV[POS])
-  if n == 0 then return math.min(math.floor(xp / 100) + 1, 100) end
+  if n == 0 then return math.min(math.floor(xp / F.DEFAULT_XP_PER_LEVEL) + 1, F.DEFAULT_MAX_LEVEL) end
   local level = nil
   for i = 0, n - 1 do
     local min_xp, lvl = tonumber(ARGV[POS + 1 + 2 * i]), tonumber(ARGV[POS + 2 + 2 * i])

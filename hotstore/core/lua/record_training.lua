@@ -1,5 +1,6 @@
 -- record_training: add one finished training to the user's hot counters, exactly once per history id.
--- total_trainings += 1 and total_score += score (no XP). Applied ids are remembered in the user hash:
+-- total_trainings += 1 and total_score += score (no XP). History id 0 means "no history row" (the v4
+-- facade's update_user_stats_after_training): the training is counted every time and no mark is kept. Applied ids are remembered in the user hash:
 -- F_LT holds the highest applied id and F_LR the last RECENT applied ids (space-separated), so that two
 -- trainings of one user committed in one order and recorded here in the other both count, and a repeat
 -- of an id already applied counts nothing. The flush writes both marks with the counters (users.training_marks)
@@ -16,6 +17,13 @@ local id = tonumber(next_arg())
 local score = tonumber(next_arg())
 local f_last, f_recent = next_arg(), next_arg()
 local keep = tonumber(next_arg())
+
+if id == 0 then
+  local trainings = redis.call('HINCRBY', user, F.USER_TOTAL_TRAININGS, 1)
+  local total = redis.call('HINCRBY', user, F.USER_TOTAL_SCORE, int_text(score))
+  mark_dirty(user, KEYS[2], member)
+  return {'OK', 1, trainings, total}
+end
 
 local recent = {}
 local seen = false

@@ -1,4 +1,4 @@
-"""v4 baseline: the schema the v4 module's ``create_all`` made (seed-semantics §1).
+"""v4 baseline: the schema the v4 module's ``create_all`` made.
 
 An empty database passes through it on the way to hotstore's schema, so a fresh install and an upgraded
 v4 install take the same path. ``persistence.migrate`` stamps an existing v4 database at this revision.

@@ -1,0 +1,105 @@
+"""The in-process flusher: the write-behind cycle as a plain asyncio task inside the bot's own process.
+
+With no ``REDIS_URL`` the store lives in an in-process fakeredis server, which no other process can reach, so
+its flush must run here; v4 bots run no worker either. The task calls the same :class:`WriteBehind` ticks as
+the arq jobs of ``hotstore worker``: a flush every ``flush_interval``, a board-rebuild check, an idle sweep::
+
+    async with InProcessFlusher(settings) as flusher:
+        ...                         # the bot runs; dirty entities reach SQL every flush_interval
+        await flusher.flush_now()   # optional: drain at once
+    # leaving the block stops the task and runs the final flush
+
+A tick never raises, and anything unexpected around it is logged and the loop goes on: the task outlives
+Redis and SQL outages and only ends when it is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotstore.core import constants as c
+from hotstore.core.settings import Settings
+from hotstore.writebehind.flush import FlushTotals
+from hotstore.writebehind.runner import WriteBehind
+
+log = logging.getLogger("hotstore.writebehind")
+
+
+class InProcessFlusher:
+    """An async context manager (or :meth:`start`/:meth:`stop`) running the write-behind cycle as a task."""
+
+    def __init__(
+        self, settings: Settings, *, redis: aioredis.Redis | None = None, engine: AsyncEngine | None = None
+    ) -> None:
+        self.settings = settings
+        self._redis = redis
+        self._engine = engine
+        self._cycle: WriteBehind | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def cycle(self) -> WriteBehind:
+        assert self._cycle is not None, "start the flusher first"
+        return self._cycle
+
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        self._cycle = WriteBehind.open(self.settings, redis=self._redis, engine=self._engine)
+        self._task = asyncio.create_task(self._run(self._cycle), name=f"hotstore-flusher-{self.settings.namespace}")
+
+    async def _run(self, cycle: WriteBehind) -> None:
+        loop = asyncio.get_running_loop()
+        next_rebuild = next_sweep = loop.time()
+        while True:
+            try:
+                await cycle.flush_tick()
+                now = loop.time()
+                if now >= next_rebuild:
+                    next_rebuild = now + c.REBUILD_CHECK_INTERVAL_S
+                    await cycle.rebuild_tick()
+                if now >= next_sweep:
+                    next_sweep = now + c.SWEEP_INTERVAL_S
+                    await cycle.sweep_tick()
+            except Exception:  # a tick never raises; this is a bug, and the flusher must not die of it
+                log.exception("in-process flusher: unexpected error; going on")
+            await asyncio.sleep(self.settings.flush_interval)
+
+    async def flush_now(self) -> FlushTotals:
+        """Drain everything dirty now (errors propagate)."""
+        return await self.cycle.drain()
+
+    async def stop(self) -> FlushTotals | None:
+        """Stop the task, run the final flush (bounded in time) and close the clients it opened."""
+        task, self._task = self._task, None
+        cycle, self._cycle = self._cycle, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        if cycle is None:
+            return None
+        try:
+            return await cycle.final_flush()
+        finally:
+            await cycle.close()
+
+    async def __aenter__(self) -> InProcessFlusher:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()

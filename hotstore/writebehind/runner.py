@@ -1,0 +1,181 @@
+"""The write-behind cycle of one process: flush ticks, board rebuilds, idle sweeps and the final flush.
+
+:class:`WriteBehind` holds what the ticks share (clients, scripts, a back-off per job). Both hosts of the cycle
+call these same methods: the arq jobs of a worker process (:mod:`workers.jobs`) and the in-process flusher of
+a bot (:mod:`hotstore.writebehind.flusher`). No tick raises: a failure is counted in the metrics, logged once
+per outage (:mod:`hotstore.writebehind.backoff`), and the next tick retries when the back-off allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotstore.core import constants as c
+from hotstore.core.redis_client import connect
+from hotstore.core.scripts import Scripts
+from hotstore.core.settings import Settings
+from hotstore.writebehind.backoff import Backoff
+from hotstore.writebehind.entities import ENTITIES
+from hotstore.writebehind.flush import FlushTotals, dirty_counts, drain
+from hotstore.writebehind.metrics import read_metrics, record_failure, record_flush
+from hotstore.writebehind.rebuild import rebuild_boards_if_lost
+from hotstore.writebehind.sweep import sweep_idle
+from persistence.clock import now_ms
+from persistence.engine import create_engine
+
+log = logging.getLogger("hotstore.writebehind")
+
+FLUSH_BUDGET_S = c.FLUSH_LOCK_LEASE_MS / 1000 / 2  # a tick's drain ends well before its lock lease runs out
+DRAIN_ROUNDS = 3  # drains of flush_everything before giving up on entities that keep being rewritten
+
+
+class RejectedRows(Exception):
+    """Rows SQL refused during a flush (each one is logged with its error)."""
+
+
+def open_engine(settings: Settings) -> AsyncEngine:
+    """The write-behind's SQL engine; on PostgreSQL, connects and statements time out instead of hanging."""
+    if settings.database_url.startswith("postgresql"):
+        timeouts = {"timeout": c.SQL_CONNECT_TIMEOUT_S, "command_timeout": c.FLUSH_JOB_TIMEOUT_S / 2}
+        return create_engine(settings.database_url, connect_args=timeouts)
+    return create_engine(settings.database_url)
+
+
+@dataclass
+class WriteBehind:
+    """What the write-behind ticks of one process share: clients, scripts, and the back-off of each job."""
+
+    settings: Settings
+    redis: aioredis.Redis
+    engine: AsyncEngine
+    scripts: Scripts
+    flush_backoff: Backoff
+    rebuild_backoff: Backoff = field(default_factory=lambda: Backoff(base_s=1.0, cap_s=c.FLUSH_BACKOFF_MAX_S))
+    owns_clients: bool = True
+
+    @classmethod
+    def open(
+        cls, settings: Settings, *, redis: aioredis.Redis | None = None, engine: AsyncEngine | None = None
+    ) -> WriteBehind:
+        """The clients the ticks use: ``redis``/``engine`` if given (left open by :meth:`close`), else opened
+        from ``settings``."""
+        client = redis if redis is not None else connect(settings)
+        return cls(
+            settings=settings,
+            redis=client,
+            engine=engine if engine is not None else open_engine(settings),
+            scripts=Scripts(client),
+            flush_backoff=Backoff(base_s=settings.flush_interval, cap_s=c.FLUSH_BACKOFF_MAX_S),
+            owns_clients=redis is None and engine is None,
+        )
+
+    async def close(self) -> None:
+        if self.owns_clients:
+            await self.engine.dispose()
+            await self.redis.aclose()
+
+    async def drain(self, *, budget_s: float | None = None) -> FlushTotals:
+        """Flush everything dirty now, without lease or back-off (errors propagate)."""
+        return await drain(self.redis, self.engine, self.settings, budget_s=budget_s, scripts=self.scripts)
+
+    async def flush_tick(self, *, budget_s: float | None = FLUSH_BUDGET_S) -> FlushTotals | None:
+        """One flush tick: unless backing off or another flusher holds the lease, drain what is dirty.
+
+        Returns the totals, or ``None`` when the tick did not run or failed (failures are counted and logged).
+        """
+        if not self.flush_backoff.ready():
+            return None
+        keys = self.settings.keys
+        lease = self.redis.lock(keys.flush_lock, timeout=c.FLUSH_LOCK_LEASE_MS / 1000, blocking=False)
+        try:
+            if not await lease.acquire():
+                return None  # another flusher is at work; the lease only saves wasted work, safety is the version
+            totals = await self.drain(budget_s=budget_s)
+        except Exception as exc:
+            self.flush_backoff.failed(exc)
+            await record_failure(self.redis, keys, exc)
+            return None
+        finally:
+            await _release(lease)
+        self.flush_backoff.succeeded()
+        await record_flush(self.redis, keys, totals.rows)
+        if totals.rejected:
+            await record_failure(self.redis, keys, RejectedRows(f"SQL refused {totals.rejected} rows; they stay dirty"))
+        return totals
+
+    async def rebuild_tick(self) -> int:
+        """Rebuild the leaderboards from SQL if Redis lost them; returns the boards rebuilt."""
+        if not self.rebuild_backoff.ready():
+            return 0
+        try:
+            report = await rebuild_boards_if_lost(self.redis, self.engine, self.settings)
+        except Exception as exc:
+            self.rebuild_backoff.failed(exc, "leaderboard rebuild")
+            return 0
+        self.rebuild_backoff.succeeded("leaderboard rebuild")
+        return len(report.boards) if report else 0
+
+    async def sweep_tick(self) -> int:
+        """Give the idle TTL to clean entities without one; returns how many."""
+        try:
+            return await sweep_idle(self.redis, self.settings)
+        except Exception as exc:
+            log.warning("idle sweep failed: %s: %s", type(exc).__name__, exc)
+            return 0
+
+    async def final_flush(self, *, budget_s: float = c.SHUTDOWN_FLUSH_BUDGET_S) -> FlushTotals | None:
+        """The flush of a stopping process, bounded in time; failures are logged (the data stays dirty)."""
+        try:
+            totals = await asyncio.wait_for(self.drain(), budget_s)
+        except Exception as exc:  # the data is safe in Redis, still dirty
+            log.error("final flush failed, entities stay dirty in Redis: %s: %s", type(exc).__name__, exc)
+            return None
+        await record_flush(self.redis, self.settings.keys, totals.rows)
+        if totals.remaining:
+            log.warning("final flush left %d entities dirty in Redis (the next flusher takes them)", totals.remaining)
+        return totals
+
+    async def flush_everything(self) -> FlushTotals:
+        """Drain until nothing is dirty (at most :data:`DRAIN_ROUNDS` rounds); errors propagate.
+
+        The totals' ``rows`` count every round; ``remaining`` is what the last round left dirty.
+        """
+        rows = rejected = 0
+        for _ in range(DRAIN_ROUNDS):
+            totals = await self.drain()
+            rows += totals.rows
+            rejected = totals.rejected
+            if totals.remaining == 0:
+                break
+        await record_flush(self.redis, self.settings.keys, rows)
+        return FlushTotals(rows=rows, remaining=totals.remaining, rejected=rejected)
+
+    async def status(self) -> dict[str, Any]:
+        """Dirty counts, the age of the oldest dirty entity (seconds, ``None`` if none) and the metrics."""
+        keys = self.settings.keys
+        counts = await dirty_counts(self.redis, keys)
+        oldest: list[float] = []
+        for entity in ENTITIES:
+            first = await self.redis.zrange(entity.dirty_set(keys), 0, 0, withscores=True)
+            oldest += [score for _, score in first]
+        return {
+            "namespace": self.settings.namespace,
+            "dirty_users": counts["users"],
+            "dirty_sessions": counts["sessions"],
+            "oldest_dirty_age_s": max(0.0, (now_ms() - min(oldest)) / 1000) if oldest else None,
+            "metrics": await read_metrics(self.redis, keys),
+        }
+
+
+async def _release(lease: Any) -> None:
+    try:
+        if await lease.owned():
+            await lease.release()
+    except Exception:  # lease expired or Redis unreachable: it expires by itself
+        log.debug("flush lease not released")
