@@ -2,7 +2,7 @@
 
 A save is two steps: one SQL transaction inserts the history row (its id identifies the training), then
 ``record_training.lua`` adds it to the counters in the user's Redis hash, exactly once per history id, with
-no XP (v4 added the score as XP a second time: seed-semantics §6.6). The counters reach SQL through the
+no XP (v4 added the score as XP a second time). The counters reach SQL through the
 write-behind flush, like every hot field.
 
 Crash window: a process that dies after the SQL commit and before the script runs leaves the row saved and
@@ -27,6 +27,7 @@ from hotstore.core.redis_client import reachable
 from hotstore.core.scripts import source
 from hotstore.core.validation import check_document, check_int, check_optional_text, check_page, check_telegram_id
 from hotstore.durable.base import DomainService
+from hotstore.durable.records import TrainingRecord
 from persistence.repositories.history import TrainingHistoryRepository
 from persistence.repositories.subscriptions import Clock
 from persistence.upsert import ensure_user_id
@@ -141,10 +142,10 @@ class TrainingHistory(DomainService):
             reply: list[Any] = await self._script(keys=[keys.user(telegram_id), keys.dirty_users], args=args)
         return reply
 
-    async def list(self, telegram_id: int, *, limit: int = 10, offset: int = 0) -> list[dict[str, Any]]:
-        """v4's ``get_user_training_history``: ``to_dict()`` rows, newest first, ties broken by id."""
+    async def list(self, telegram_id: int, *, limit: int = 10, offset: int = 0) -> list[TrainingRecord]:
+        """The user's trainings as :class:`~hotstore.durable.records.TrainingRecord`, newest first, ties by id."""
         check_telegram_id(telegram_id)
         limit, offset = check_page(limit, offset)
         async with self.transaction() as session:
             rows = await TrainingHistoryRepository(session).get_user_training_history(telegram_id, limit, offset)
-            return [row.to_dict() for row in rows]
+            return [TrainingRecord.from_row(row) for row in rows]
