@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -170,12 +170,24 @@ async def test_a_promocode_record_holds_enum_and_aware_utc_values(store: HotStor
     assert is_aware_utc(promo.created_at)
 
 
-async def test_badge_and_training_records_hold_aware_utc_times(store: HotStore) -> None:
+async def test_a_subscription_extended_on_a_non_utc_clock_is_reported_in_utc(store: HotStore) -> None:
+    moscow = timezone(timedelta(hours=3))
+    access = Access(store, now=lambda: NOW.astimezone(moscow))
+    await access.grant_subscription(PAYER, "month")
+    extended = await access.grant_subscription(PAYER, "month")  # updated in Python, not read back from SQL
+    assert extended.updated_at == NOW and is_aware_utc(extended.updated_at)
+    assert extended.end_date == NOW + timedelta(days=60) and is_aware_utc(extended.end_date)
+
+
+async def test_a_badge_record_holds_its_metadata_and_an_aware_utc_time(store: HotStore) -> None:
     badge = await _first_badge(store)
-    training = await _first_training(store)
     assert (badge.badge_type, badge.earned_in_bot, badge.metadata) == ("first_win", "quiz_bot", {"score": 9})
-    assert is_aware_utc(badge.earned_at)
-    assert (training.total_score, training.per_type_counts) == (12, {"open": 2})
+    assert badge.telegram_id == PAYER and is_aware_utc(badge.earned_at)
+
+
+async def test_a_training_record_holds_its_documents_and_aware_utc_times(store: HotStore) -> None:
+    training = await _first_training(store)
+    assert (training.telegram_id, training.total_score, training.per_type_counts) == (PAYER, 12, {"open": 2})
     assert training.training_date == NOW and is_aware_utc(training.created_at)
 
 
