@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,10 +34,8 @@ async def test_same_badge_in_another_bot_is_a_separate_award(store: HotStore) ->
 async def test_badge_earned_in_one_bot_is_listed_from_all_bots(store: HotStore) -> None:
     await Badges(store).award(1, "quiz_guru", bot_name="quiz_bot", metadata={"score": 185})
     listed = await Badges(store).list(1)
-    assert [(b["badge_type"], b["earned_in_bot"], b["metadata"]) for b in listed] == [
-        ("quiz_guru", "quiz_bot", {"score": 185})
-    ]
-    assert isinstance(listed[0]["earned_at"], str)
+    assert [(b.badge_type, b.earned_in_bot, b.metadata) for b in listed] == [("quiz_guru", "quiz_bot", {"score": 185})]
+    assert isinstance(listed[0].earned_at, datetime) and listed[0].earned_at.utcoffset() == timedelta(0)
     assert await Badges(store).has(1, "quiz_guru")
     assert not await Badges(store).has(1, "quiz_guru", bot_name="spin_bot")
 
@@ -46,7 +45,7 @@ async def test_badges_are_listed_newest_first_ties_by_id(store: HotStore) -> Non
     for name in ("a", "b", "c"):
         await badges.award(1, name, bot_name="spin_bot")
     # earned_at may be equal within one second: the id breaks the tie, newest first.
-    assert [b["badge_type"] for b in await badges.list(1)] == ["c", "b", "a"]
+    assert [b.badge_type for b in await badges.list(1)] == ["c", "b", "a"]
 
 
 async def test_badges_of_unknown_user_are_empty(store: HotStore) -> None:

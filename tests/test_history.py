@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import fields
 from datetime import UTC, datetime
 
 import pytest
@@ -135,17 +136,18 @@ async def test_concurrent_saves_each_count_once(history: TrainingHistory, store:
     assert (await hot(store, 1, c.USER_TOTAL_TRAININGS), await hot(store, 1, c.USER_TOTAL_SCORE)) == (10, 20)
 
 
-async def test_list_is_newest_first_in_v4_shape(history: TrainingHistory) -> None:
+async def test_list_is_newest_first_as_training_records(history: TrainingHistory) -> None:
     for score in (1, 2, 3):
         await history.save(1, total_score=score, scenario_name="spin", per_type_counts={"problem": score})
     rows = await history.list(1, limit=2)
-    assert [r["total_score"] for r in rows] == [3, 2]  # same training_date: ties by id, newest first
-    assert set(rows[0]) == {
+    assert [r.total_score for r in rows] == [3, 2]  # same training_date: ties by id, newest first
+    assert {field.name for field in fields(rows[0])} >= {
         "id", "telegram_id", "training_date", "scenario_name", "total_score", "clarity_level",
         "question_count", "contextual_questions", "per_type_counts", "case_data",
     }  # fmt: skip
-    assert rows[0]["per_type_counts"] == {"problem": 3}
-    assert [r["total_score"] for r in await history.list(1, limit=2, offset=2)] == [1]
+    assert (rows[0].telegram_id, rows[0].scenario_name, rows[0].training_date) == (1, "spin", NOW)
+    assert rows[0].per_type_counts == {"problem": 3}
+    assert [r.total_score for r in await history.list(1, limit=2, offset=2)] == [1]
 
 
 async def test_bad_input_is_refused_before_writing(history: TrainingHistory, store: HotStore) -> None:

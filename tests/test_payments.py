@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hotstore.core.errors import InvalidInput, InvalidTransition, NotFound
 from hotstore.core.store import HotStore
 from hotstore.durable import Access, Payments
+from hotstore.durable.records import PaymentRecord
 from persistence.engine import sessionmaker_for
 from persistence.enums import PaymentStatus, SubscriptionType
 from persistence.models import Payment, Subscription
@@ -31,7 +32,7 @@ def payments(store: HotStore) -> Payments:
     return Payments(store, now=clock)
 
 
-async def record(payments: Payments, pid: str = "p1", tariff: str = "month", tg: int = 1) -> Payment:
+async def record(payments: Payments, pid: str = "p1", tariff: str = "month", tg: int = 1) -> PaymentRecord:
     return await payments.record(tg, provider=PROVIDER, payment_id=pid, amount="990.00", tariff=tariff)
 
 
@@ -177,7 +178,7 @@ async def test_tariffs_are_overridable_configuration(store: HotStore) -> None:
 async def test_twenty_deliveries_of_one_completed_webhook_grant_once(
     payments: Payments, store: HotStore, sql_engine: AsyncEngine
 ) -> None:
-    async def webhook() -> Payment:
+    async def webhook() -> PaymentRecord:
         await record(payments, "hook", "credits_10")
         return await payments.complete(PROVIDER, "hook")
 

@@ -3,6 +3,10 @@
 Precedence (v4's): a time subscription with ``end_date > now``, then credits, then free trainings (the
 oldest source first). :meth:`Access.consume` agrees with :meth:`Access.check`: it succeeds exactly when
 ``check`` reports access, spends nothing for a time subscription, and never spends a unit twice.
+
+Subscriptions come back as :class:`~hotstore.durable.records.SubscriptionRecord`. :meth:`Access.check` keeps
+v4's documented dict (``has_access``, ``access_type``, ``details``): bots branch on its keys, and the README
+promises that shape.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from typing import Any
 from hotstore.core.errors import InsufficientAccess, InvalidInput
 from hotstore.core.validation import check_telegram_id
 from hotstore.durable.base import DomainService
+from hotstore.durable.records import SubscriptionRecord
 from persistence.enums import FreeTrainingSource, SubscriptionType
-from persistence.models import Subscription
 from persistence.repositories.free_trainings import FreeTrainingRepository
 from persistence.repositories.subscriptions import SubscriptionRepository
 from persistence.upsert import ensure_user_id
@@ -47,7 +51,7 @@ class Access(DomainService):
         *,
         duration_days: int | None = None,
         credits: int | None = None,
-    ) -> Subscription:
+    ) -> SubscriptionRecord:
         """Create or extend the user's subscription of that kind (the user is created if absent)."""
         check_telegram_id(telegram_id)
         async with self.transaction() as session:
@@ -55,7 +59,7 @@ class Access(DomainService):
             repo = SubscriptionRepository(session, now=self.now)
             row = await repo.create_subscription(telegram_id, subscription_type, duration_days, credits)
             assert row is not None  # the user exists: ensured above
-            return row
+            return SubscriptionRecord.from_row(row, telegram_id)
 
     async def add_free_trainings(self, telegram_id: int, counts: Mapping[FreeTrainingSource | str, int]) -> int:
         """Add free trainings from one or several sources at once; returns the user's total left."""
@@ -68,10 +72,12 @@ class Access(DomainService):
             await repo.add_many(user_id, counts)
             return await repo.total_left(user_id)
 
-    async def get_active_subscription(self, telegram_id: int) -> Subscription | None:
+    async def get_active_subscription(self, telegram_id: int) -> SubscriptionRecord | None:
+        """The newest active subscription (time or credits), or None."""
         check_telegram_id(telegram_id)
         async with self.transaction() as session:
-            return await SubscriptionRepository(session, now=self.now).get_active_subscription(telegram_id)
+            row = await SubscriptionRepository(session, now=self.now).get_active_subscription(telegram_id)
+            return None if row is None else SubscriptionRecord.from_row(row, telegram_id)
 
     async def check_subscription_valid(self, telegram_id: int) -> bool:
         """v4: deactivate expired or used-up subscriptions and say whether a valid one remains."""

@@ -1,4 +1,7 @@
-"""Badges: earned in one bot, visible from every bot, awarded at most once per (user, type, bot)."""
+"""Badges: earned in one bot, visible from every bot, awarded at most once per (user, type, bot).
+
+:meth:`Badges.list` returns :class:`~hotstore.durable.records.BadgeRecord` values, converted inside its transaction.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 from hotstore.core.keys import check_bot_name
 from hotstore.core.validation import check_document, check_telegram_id, check_text
 from hotstore.durable.base import DomainService
+from hotstore.durable.records import BadgeRecord
 from persistence.repositories.badges import BadgeRepository, check_badge_type
 from persistence.upsert import ensure_user_id
 
@@ -33,15 +37,13 @@ class Badges(DomainService):
             user_id = await ensure_user_id(session, telegram_id)
             return await BadgeRepository(session).award(user_id, badge_type, bot, document) is not None
 
-    async def list(self, telegram_id: int, *, bot_name: str | None = None) -> list[dict[str, Any]]:
-        """v4's shape ``{badge_type, earned_in_bot, earned_at (ISO), metadata}``, newest first, ties by id.
-
-        ``bot_name=None`` lists badges from every bot.
-        """
+    async def list(self, telegram_id: int, *, bot_name: str | None = None) -> list[BadgeRecord]:
+        """The user's badges, newest first, ties by id; ``bot_name=None`` lists badges from every bot."""
         check_telegram_id(telegram_id)
         bot = None if bot_name is None else check_bot_name(bot_name)
         async with self.transaction() as session:
-            return [row.to_dict() for row in await BadgeRepository(session).get_user_badges(telegram_id, bot)]
+            rows = await BadgeRepository(session).get_user_badges(telegram_id, bot)
+            return [BadgeRecord.from_row(row, telegram_id) for row in rows]
 
     async def count(self, telegram_id: int, *, bot_name: str | None = None) -> int:
         check_telegram_id(telegram_id)

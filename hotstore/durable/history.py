@@ -23,6 +23,7 @@ from hotstore.core.keys import check_bot_name
 from hotstore.core.scripts import RECORD_TRAINING
 from hotstore.core.validation import check_document, check_int, check_optional_text, check_page, check_telegram_id
 from hotstore.durable.base import DomainService
+from hotstore.durable.records import TrainingRecord
 from persistence.repositories.history import TrainingHistoryRepository
 from persistence.types import INT32_MAX
 from persistence.upsert import ensure_user_id
@@ -118,10 +119,10 @@ class TrainingHistory(DomainService):
             raise NotFound(f"user {telegram_id} was deleted while their training was saved")
         return TrainingRecorded(history_id, bool(reply[1]), int(reply[2]), int(reply[3]))
 
-    async def list(self, telegram_id: int, *, limit: int = 10, offset: int = 0) -> list[dict[str, Any]]:
-        """v4's ``get_user_training_history``: ``to_dict()`` rows, newest first, ties broken by id."""
+    async def list(self, telegram_id: int, *, limit: int = 10, offset: int = 0) -> list[TrainingRecord]:
+        """The user's trainings as :class:`~hotstore.durable.records.TrainingRecord`, newest first, ties by id."""
         check_telegram_id(telegram_id)
         limit, offset = check_page(limit, offset)
         async with self.transaction() as session:
             rows = await TrainingHistoryRepository(session).get_user_training_history(telegram_id, limit, offset)
-            return [row.to_dict() for row in rows]
+            return [TrainingRecord.from_row(row) for row in rows]

@@ -1,4 +1,7 @@
-"""Promocodes: created case-insensitive, redeemed atomically (never past max_uses, once per user)."""
+"""Promocodes: created case-insensitive, redeemed atomically (never past max_uses, once per user).
+
+Codes come back as :class:`~hotstore.durable.records.PromocodeRecord`, a redemption as :class:`Redemption`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ from datetime import datetime
 from hotstore.core.errors import PromocodeRejected
 from hotstore.core.validation import check_telegram_id
 from hotstore.durable.base import DomainService
+from hotstore.durable.records import PromocodeRecord
 from persistence.enums import PromocodeType
-from persistence.models import Promocode
 from persistence.repositories.promocodes import PromocodeRepository, Redemption
 
 _MESSAGES = {
@@ -38,16 +41,19 @@ class Promocodes(DomainService):
         *,
         max_uses: int | None = None,
         expires_at: datetime | None = None,
-    ) -> Promocode:
+    ) -> PromocodeRecord:
         """Create a code (stored upper-case). ``max_uses=None`` is unlimited, ``0`` allows no use."""
         async with self.transaction() as session:
-            return await PromocodeRepository(session, now=self.now).create(
+            row = await PromocodeRepository(session, now=self.now).create(
                 code, type, value, max_uses=max_uses, expires_at=expires_at
             )
+            return PromocodeRecord.from_row(row)
 
-    async def get(self, code: str) -> Promocode | None:
+    async def get(self, code: str) -> PromocodeRecord | None:
+        """The code (any case), or None if there is no such code."""
         async with self.transaction() as session:
-            return await PromocodeRepository(session, now=self.now).get(code)
+            row = await PromocodeRepository(session, now=self.now).get(code)
+            return None if row is None else PromocodeRecord.from_row(row)
 
     async def redeem(self, code: str, telegram_id: int) -> Redemption:
         """Redeem and apply in one transaction; a refusal raises PromocodeRejected and changes nothing."""
