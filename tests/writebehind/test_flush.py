@@ -7,7 +7,14 @@ import asyncio
 import redis.asyncio as aioredis
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from test_flush_support import (
+
+from hotstore.core.keys import session_member
+from hotstore.writebehind.entities import SESSIONS, USERS
+from hotstore.writebehind.flush import compare_and_clean, drain, flush_batch, read_dirty, write_rows
+from hotstore.writebehind.scripts import WorkerScripts
+from persistence.engine import create_engine
+from persistence.models import User
+from tests.support.hot_entities import (
     bump_xp,
     hot_session,
     hot_user,
@@ -16,13 +23,6 @@ from test_flush_support import (
     sql_user,
     sql_user_row,
 )
-
-from hotstore.core.keys import session_member
-from hotstore.writebehind.entities import SESSIONS, USERS
-from hotstore.writebehind.flush import compare_and_clean, drain, flush_batch, read_dirty, write_rows
-from hotstore.writebehind.scripts import WorkerScripts
-from persistence.engine import create_engine
-from persistence.models import User
 
 
 async def test_dirty_user_reaches_sql_and_turns_clean_with_idle_ttl(

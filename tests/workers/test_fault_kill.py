@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from conftest import REDIS_ENV, PostgresDatabase, real_server_url, reset_postgres_schema
 from sqlalchemy.ext.asyncio import AsyncEngine
-from test_fault_support import WorkerFleet, compare_with_sql, start_loadgen, worker_env
-from test_flush_support import delete_namespace
 
 from hotstore.core import constants as c
 from hotstore.core.settings import Settings
 from hotstore.writebehind.metrics import read_metrics
 from persistence.engine import create_engine
+from tests.conftest import REDIS_ENV, PostgresDatabase, real_server_url, reset_postgres_schema
+from tests.support.faults import WorkerFleet, compare_with_sql, start_loadgen, worker_env
+from tests.support.hot_entities import delete_namespace
 from workers.commands import flush_all_async
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import v4_process
 from sqlalchemy import select
 
 from hotstore.compat import DatabaseService
 from hotstore.core.errors import InvalidInput
 from persistence import FreeTrainingSource, SubscriptionType, User, close_db, get_session
+from tests.conftest import v4_process
 
 TG = 777
 SCENARIO = {

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import v4_process
 
 from hotstore.compat import DatabaseService
 from persistence import get_session
 from persistence.repositories import UserRepository
+from tests.conftest import v4_process
 
 # ---------------------------------------------------------------- the document's examples, verbatim
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from test_flush_support import hot_session, hot_user, settings_for, sql_user
 
 from hotstore.core.keys import board_member
 from hotstore.writebehind.flush import drain
 from hotstore.writebehind.rebuild import boards_lost, rebuild_boards, rebuild_boards_if_lost
 from persistence.models import BotSession, User
+from tests.support.hot_entities import hot_session, hot_user, settings_for, sql_user
 
 
 async def _sql_xp(engine: AsyncEngine, telegram_id: int, total_xp: int, bots: dict[str, int]) -> int:

@@ -2,7 +2,7 @@
 
 Run as a script, this module is the load generator::
 
-    python tests/test_fault_support.py REDIS_URL DATABASE_URL NAMESPACE USERS SECONDS OUT.json
+    python tests/support/faults.py REDIS_URL DATABASE_URL NAMESPACE USERS SECONDS OUT.json
 
 It adds XP and patches sessions through HotStore for USERS users in several bots for SECONDS seconds and
 writes to OUT.json what it was told it wrote (totals per user, per session), plus the number of errors.
@@ -32,7 +32,7 @@ from persistence.models import BotSession, User
 BOTS = ("spin_bot", "quiz_bot", "sales_bot")
 TASKS = 16
 FIRST_TG = 7_000_000_000  # beyond int32, as newer Telegram ids are
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _generate(redis_url: str, db_url: str, namespace: str, users: int, seconds: float) -> dict[str, Any]:

@@ -17,13 +17,13 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
-from test_fault_kill import pg_engine, pg_url, real_redis, real_redis_url  # noqa: F401  (shared fixtures)
-from test_fault_support import TcpProxy, WorkerFleet, compare_with_sql, start_loadgen, worker_env
 
 from hotstore.core import constants as c
 from hotstore.core.settings import Settings
 from hotstore.writebehind.flush import dirty_counts
 from hotstore.writebehind.metrics import read_metrics
+from tests.support.faults import TcpProxy, WorkerFleet, compare_with_sql, start_loadgen, worker_env
+from tests.workers.test_fault_kill import pg_engine, pg_url, real_redis, real_redis_url  # noqa: F401  (shared fixtures)
 from workers.commands import flush_all_async
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]

@@ -12,7 +12,7 @@ from hotstore.cli.main import build_parser
 
 yaml = pytest.importorskip("yaml")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LONG_RUNNING = ("redis", "postgres", "worker")
 
 

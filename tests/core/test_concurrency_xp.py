@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import REDIS_ENV, real_server_url
 
 from hotstore import HotStore, Settings
+from tests.conftest import REDIS_ENV, real_server_url
 
 TG = 9_000_000_001
 PROCESSES = 4

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
-from test_flush_support import hot_session, hot_user, settings_for
 
 from hotstore.writebehind.sweep import sweep_idle
+from tests.support.hot_entities import hot_session, hot_user, settings_for
 
 
 async def test_clean_user_and_session_without_ttl_get_the_idle_ttl(

@@ -8,9 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from conftest import REDIS_ENV, real_server_url
 from sqlalchemy.ext.asyncio import AsyncEngine
-from test_flush_support import delete_namespace, hot_user, settings_for, sql_user, sql_user_row
 
 from hotstore.core import constants as c
 from hotstore.core.errors import InvalidInput
@@ -19,6 +17,8 @@ from hotstore.core.settings import Settings
 from hotstore.writebehind.backoff import Backoff
 from hotstore.writebehind.embedded import EmbeddedWorker
 from hotstore.writebehind.metrics import read_metrics
+from tests.conftest import REDIS_ENV, real_server_url
+from tests.support.hot_entities import delete_namespace, hot_user, settings_for, sql_user, sql_user_row
 from workers.jobs import IN_PROCESS, SETTINGS, STATE, flush_once, open_state, startup
 from workers.settings import cron_jobs, every, queue_name, worker_settings_from_env
 

@@ -13,15 +13,15 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
-from conftest import v4_process
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fuzz_durable import redis_dump, sql_dump
 
 from hotstore.compat import DatabaseService
 from hotstore.compat import lifecycle as runtime
 from hotstore.core.errors import HotstoreError, InvalidInput, StoreUnavailable
 from persistence.enums import FreeTrainingSource, SubscriptionType
+from tests.conftest import v4_process
+from tests.durable.test_fuzz_durable import redis_dump, sql_dump
 
 KNOWN = 21
 UNKNOWN = 22

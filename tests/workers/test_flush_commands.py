@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from test_flush_support import T0_MS, delete_namespace, hot_user, sql_user
 
 from hotstore.core import constants as c
 from hotstore.core.redis_client import connect
 from hotstore.core.settings import Settings
+from tests.support.hot_entities import T0_MS, delete_namespace, hot_user, sql_user
 from workers.commands import flush_all_async, status_async
 
 UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:9/none"
