@@ -17,7 +17,7 @@ from hotstore.cli.bench.v4_baseline import V4Database, V4Path
 from hotstore.cli.bench.workload import FIRST_TELEGRAM_ID, RunResult, Workload, next_session, one_message
 from hotstore.core.keys import KeyScheme, board_member
 from persistence.engine import create_engine
-from tests.conftest import POSTGRES_ENV, REDIS_ENV, real_server_url
+from tests.support.servers import POSTGRES_ENV, REDIS_ENV, real_server_url
 
 TINY = Workload(users=10, bots=2, messages=20, concurrency=4)
 

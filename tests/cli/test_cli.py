@@ -35,7 +35,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 
 @pytest.fixture
-def store_settings(redis_url: str | None, namespace: str, tmp_path: Path) -> Iterator[Settings]:
+def cli_settings(redis_url: str | None, namespace: str, tmp_path: Path) -> Iterator[Settings]:
     """Settings on the Redis under test (a namespace of its own) and a fresh SQLite file; keys deleted after."""
     settings = Settings(redis_url=redis_url, namespace=namespace,
                         database_url=f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
@@ -51,9 +51,9 @@ def store_settings(redis_url: str | None, namespace: str, tmp_path: Path) -> Ite
 
 
 @pytest.fixture
-def cli_flags(store_settings: Settings) -> list[str]:
-    flags = ["--namespace", store_settings.namespace, "--database-url", store_settings.database_url]
-    return flags + (["--redis-url", store_settings.redis_url] if store_settings.redis_url else [])
+def cli_flags(cli_settings: Settings) -> list[str]:
+    flags = ["--namespace", cli_settings.namespace, "--database-url", cli_settings.database_url]
+    return flags + (["--redis-url", cli_settings.redis_url] if cli_settings.redis_url else [])
 
 
 def seed(settings: Settings, awards: dict[int, int], bot: str = "quiz_bot") -> None:
@@ -200,26 +200,26 @@ def test_db_upgrade_creates_the_schema(capsys: pytest.CaptureFixture[str], tmp_p
     assert (status, err.splitlines()[-1]) == (1, "hotstore user: no user with Telegram id 42")
 
 
-def test_leaderboard_prints_ranks_names_and_scores(capsys: pytest.CaptureFixture[str], store_settings: Settings,
+def test_leaderboard_prints_ranks_names_and_scores(capsys: pytest.CaptureFixture[str], cli_settings: Settings,
                                                    cli_flags: list[str]) -> None:
-    seed(store_settings, {11: 50, 12: 90, 13: 70})
+    seed(cli_settings, {11: 50, 12: 90, 13: 70})
     status, out, _ = run_cli(capsys, *cli_flags, "leaderboard", "--limit", "2")
     rows = [line.split() for line in out.splitlines()[1:]]
     assert status == 0
     assert rows == [["1.", "12", "u12", "90"], ["2.", "13", "u13", "70"]]
 
 
-def test_leaderboard_pages_a_bot_board_with_an_offset(capsys: pytest.CaptureFixture[str], store_settings: Settings,
+def test_leaderboard_pages_a_bot_board_with_an_offset(capsys: pytest.CaptureFixture[str], cli_settings: Settings,
                                                       cli_flags: list[str]) -> None:
-    seed(store_settings, {11: 50, 12: 90, 13: 70})
+    seed(cli_settings, {11: 50, 12: 90, 13: 70})
     status, out, _ = run_cli(capsys, *cli_flags, "leaderboard", "--board", "bot:quiz_bot", "--offset", "2")
     assert status == 0
     assert [line.split() for line in out.splitlines()[1:]] == [["3.", "11", "u11", "50"]]
 
 
-def test_user_shows_hot_and_durable_state_as_json(capsys: pytest.CaptureFixture[str], store_settings: Settings,
+def test_user_shows_hot_and_durable_state_as_json(capsys: pytest.CaptureFixture[str], cli_settings: Settings,
                                                   cli_flags: list[str]) -> None:
-    seed(store_settings, {21: 130})
+    seed(cli_settings, {21: 130})
     status, out, _ = run_cli(capsys, *cli_flags, "user", "21", "--json")
     report = json.loads(out)
     assert status == 0
@@ -231,9 +231,9 @@ def test_user_shows_hot_and_durable_state_as_json(capsys: pytest.CaptureFixture[
     assert [s["bot_name"] for s in report["durable"]["sessions"]] == ["quiz_bot"]
 
 
-def test_user_text_report_names_both_homes(capsys: pytest.CaptureFixture[str], store_settings: Settings,
+def test_user_text_report_names_both_homes(capsys: pytest.CaptureFixture[str], cli_settings: Settings,
                                            cli_flags: list[str]) -> None:
-    seed(store_settings, {22: 40})
+    seed(cli_settings, {22: 40})
     status, out, _ = run_cli(capsys, *cli_flags, "user", "22")
     assert status == 0
     assert "hot (Redis):" in out and "durable (SQL):" in out
@@ -251,12 +251,12 @@ def test_migrate_json_dry_run_writes_nothing(capsys: pytest.CaptureFixture[str],
     assert not database.exists()
 
 
-def test_user_report_lists_badges_and_access_from_sql(capsys: pytest.CaptureFixture[str], store_settings: Settings,
+def test_user_report_lists_badges_and_access_from_sql(capsys: pytest.CaptureFixture[str], cli_settings: Settings,
                                                       cli_flags: list[str]) -> None:
     from hotstore.durable import Access, Badges
 
     async def award() -> None:
-        async with await HotStore.open(store_settings) as store:
+        async with await HotStore.open(cli_settings) as store:
             await Badges(store).award(23, "first_win", bot_name="quiz_bot")
             await Access(store).add_free_trainings(23, {"channel": 2})
 
@@ -268,9 +268,9 @@ def test_user_report_lists_badges_and_access_from_sql(capsys: pytest.CaptureFixt
     assert [f["trainings_left"] for f in durable["free_trainings"]] == [2]
 
 
-def test_flush_writes_dirty_entities_to_sql(capsys: pytest.CaptureFixture[str], store_settings: Settings,
+def test_flush_writes_dirty_entities_to_sql(capsys: pytest.CaptureFixture[str], cli_settings: Settings,
                                             cli_flags: list[str]) -> None:
-    seed(store_settings, {41: 75})
+    seed(cli_settings, {41: 75})
     status, out, _ = run_cli(capsys, *cli_flags, "flush")
     assert status == 0
     assert "nothing dirty remains" in out
@@ -280,16 +280,16 @@ def test_flush_writes_dirty_entities_to_sql(capsys: pytest.CaptureFixture[str], 
     assert report["hot"]["user"]["dirty"] is False
 
 
-def test_status_check_after_a_flush_is_healthy(capsys: pytest.CaptureFixture[str], store_settings: Settings,
+def test_status_check_after_a_flush_is_healthy(capsys: pytest.CaptureFixture[str], cli_settings: Settings,
                                                cli_flags: list[str]) -> None:
-    seed(store_settings, {42: 5})
+    seed(cli_settings, {42: 5})
     run_cli(capsys, *cli_flags, "flush")
     status, out, _ = run_cli(capsys, *cli_flags, "status", "--check")
     assert status == 0
     assert out.startswith("healthy: last flush")
 
 
-def test_status_check_without_any_flush_is_unhealthy(capsys: pytest.CaptureFixture[str], store_settings: Settings,
+def test_status_check_without_any_flush_is_unhealthy(capsys: pytest.CaptureFixture[str], cli_settings: Settings,
                                                      cli_flags: list[str]) -> None:
     status, _, err = run_cli(capsys, *cli_flags, "status", "--check")
     assert status == 1

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from hotstore.cli.demo.run import demo_settings
 from hotstore.cli.demo.verify import Verdict
 from hotstore.core.settings import Settings
-from tests.conftest import REDIS_ENV, PostgresDatabase, real_server_url, reset_postgres_schema
+from tests.support.servers import REDIS_ENV, PostgresDatabase, real_server_url, reset_postgres_schema
 
 HOTSTORE = str(Path(sys.executable).with_name("hotstore"))
 CONFIG_VARIABLES = ("DATABASE_URL", "REDIS_URL", "BOT_NAME", "HOTSTORE_NAMESPACE", "HOTSTORE_ARQ_REDIS_URL")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from hotstore.cli.migrate_json import migrate_json
 from hotstore.core.errors import InvalidInput
-from hotstore.core.redis_client import connect
 from hotstore.core.settings import Settings
 from hotstore.core.store import HotStore
 from persistence.engine import create_engine
@@ -38,15 +36,9 @@ def write_dump(tmp_path: Path, records: dict[str, Any]) -> Path:
 
 
 @pytest.fixture
-async def settings(
-    sql_url: str, sql_engine: AsyncEngine, redis_url: str | None, namespace: str
-) -> AsyncIterator[Settings]:
-    settings = Settings(database_url=sql_url, redis_url=redis_url, namespace=namespace)
-    yield settings
-    redis = connect(settings)
-    async for key in redis.scan_iter(match="{" + namespace + "}*", count=1000):
-        await redis.delete(key)
-    await redis.aclose()
+def import_settings(store_settings: Settings, sql_engine: AsyncEngine) -> Settings:
+    """``store_settings`` (both axes) on a database whose tables exist, as after ``hotstore db upgrade``."""
+    return store_settings
 
 
 async def sql_user(settings: Settings, telegram_id: int) -> tuple[User | None, BotSession | None]:
@@ -63,12 +55,12 @@ async def sql_user(settings: Settings, telegram_id: int) -> tuple[User | None, B
         await engine.dispose()
 
 
-async def test_imports_counters_and_documents_into_sql(settings: Settings, tmp_path: Path) -> None:
+async def test_imports_counters_and_documents_into_sql(import_settings: Settings, tmp_path: Path) -> None:
     path = write_dump(tmp_path, {"111": v4_record(620, level=2, trainings=4)})
 
-    report = await migrate_json(path, bot_name=BOT, settings=settings, progress=None)
+    report = await migrate_json(path, bot_name=BOT, settings=import_settings, progress=None)
 
-    user, bot_session = await sql_user(settings, 111)
+    user, bot_session = await sql_user(import_settings, 111)
     assert report.ok and report.valid == 1 and report.users_written == 1
     assert user is not None and bot_session is not None
     assert (user.total_xp, user.level, user.total_trainings, user.total_score) == (620, 2, 4, 0)
@@ -77,12 +69,12 @@ async def test_imports_counters_and_documents_into_sql(settings: Settings, tmp_p
     assert bot_session.stats_data["best_score"] == 620
 
 
-async def test_merges_json_documents_over_the_v4_defaults(settings: Settings, tmp_path: Path) -> None:
+async def test_merges_json_documents_over_the_v4_defaults(import_settings: Settings, tmp_path: Path) -> None:
     path = write_dump(tmp_path, {"111": v4_record(10)})
 
-    await migrate_json(path, bot_name=BOT, settings=settings, progress=None)
+    await migrate_json(path, bot_name=BOT, settings=import_settings, progress=None)
 
-    _, bot_session = await sql_user(settings, 111)
+    _, bot_session = await sql_user(import_settings, 111)
     assert bot_session is not None
     assert bot_session.session_data["chat_state"] == "waiting_start"  # from the file
     assert bot_session.session_data["last_client_response"] == ""  # from the defaults
@@ -90,14 +82,14 @@ async def test_merges_json_documents_over_the_v4_defaults(settings: Settings, tm
     assert bot_session.stats_data["level_up_notification"]["should_show"] is False
 
 
-async def test_second_run_writes_nothing(settings: Settings, tmp_path: Path) -> None:
+async def test_second_run_writes_nothing(import_settings: Settings, tmp_path: Path) -> None:
     path = write_dump(tmp_path, {"111": v4_record(50), "222": v4_record(70)})
-    await migrate_json(path, bot_name=BOT, settings=settings, progress=None)
-    user_before, session_before = await sql_user(settings, 111)
+    await migrate_json(path, bot_name=BOT, settings=import_settings, progress=None)
+    user_before, session_before = await sql_user(import_settings, 111)
 
-    again = await migrate_json(path, bot_name=BOT, settings=settings, progress=None)
+    again = await migrate_json(path, bot_name=BOT, settings=import_settings, progress=None)
 
-    user_after, session_after = await sql_user(settings, 111)
+    user_after, session_after = await sql_user(import_settings, 111)
     assert (again.users_written, again.sessions_written, again.valid) == (0, 0, 2)
     assert user_before is not None and user_after is not None
     assert session_before is not None and session_after is not None
@@ -105,7 +97,9 @@ async def test_second_run_writes_nothing(settings: Settings, tmp_path: Path) -> 
     assert session_after.version == session_before.version
 
 
-async def test_reports_bad_records_with_their_ids_and_imports_the_rest(settings: Settings, tmp_path: Path) -> None:
+async def test_reports_bad_records_with_their_ids_and_imports_the_rest(
+    import_settings: Settings, tmp_path: Path
+) -> None:
     records = {
         "111": v4_record(5),
         "not-a-number": v4_record(),
@@ -115,49 +109,49 @@ async def test_reports_bad_records_with_their_ids_and_imports_the_rest(settings:
     }
     path = write_dump(tmp_path, records)
 
-    report = await migrate_json(path, bot_name=BOT, settings=settings, progress=None)
+    report = await migrate_json(path, bot_name=BOT, settings=import_settings, progress=None)
 
     assert sorted(bad.key for bad in report.bad_records) == ["333", "444", "555", "not-a-number"]
     assert report.valid == 1 and not report.ok
-    user, _ = await sql_user(settings, 111)
-    missing, _ = await sql_user(settings, 444)
+    user, _ = await sql_user(import_settings, 111)
+    missing, _ = await sql_user(import_settings, 444)
     assert user is not None and missing is None
 
 
-async def test_dry_run_writes_nothing_and_makes_no_backup(settings: Settings, tmp_path: Path) -> None:
+async def test_dry_run_writes_nothing_and_makes_no_backup(import_settings: Settings, tmp_path: Path) -> None:
     path = write_dump(tmp_path, {"111": v4_record(5), "x": {}})
 
-    report = await migrate_json(path, bot_name=BOT, dry_run=True, settings=settings, progress=None)
+    report = await migrate_json(path, bot_name=BOT, dry_run=True, settings=import_settings, progress=None)
 
-    user, _ = await sql_user(settings, 111)
+    user, _ = await sql_user(import_settings, 111)
     assert (report.valid, len(report.bad_records), report.backup) == (1, 1, None)
     assert user is None
     assert not (tmp_path / "users_data.json.backup").exists()
 
 
-async def test_backs_the_file_up_next_to_it(settings: Settings, tmp_path: Path) -> None:
+async def test_backs_the_file_up_next_to_it(import_settings: Settings, tmp_path: Path) -> None:
     path = write_dump(tmp_path, {"111": v4_record(5)})
 
-    report = await migrate_json(path, bot_name=BOT, settings=settings, progress=None)
+    report = await migrate_json(path, bot_name=BOT, settings=import_settings, progress=None)
 
     assert report.backup == tmp_path / "users_data.json.backup"
     assert report.backup.read_bytes() == path.read_bytes()
 
 
-async def test_rejects_a_file_that_is_not_a_json_object(settings: Settings, tmp_path: Path) -> None:
+async def test_rejects_a_file_that_is_not_a_json_object(import_settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "users_data.json"
     path.write_text("[1, 2, 3]", encoding="utf-8")
 
     with pytest.raises(InvalidInput, match="JSON object"):
-        await migrate_json(path, bot_name=BOT, settings=settings, progress=None)
+        await migrate_json(path, bot_name=BOT, settings=import_settings, progress=None)
 
 
-async def test_a_clean_hot_copy_does_not_shadow_the_import(settings: Settings, tmp_path: Path) -> None:
-    async with await HotStore.open(settings) as store:
+async def test_a_clean_hot_copy_does_not_shadow_the_import(import_settings: Settings, tmp_path: Path) -> None:
+    async with await HotStore.open(import_settings) as store:
         await store.bot(BOT).get_session(111)  # loads a clean copy with the defaults into Redis
         path = write_dump(tmp_path, {"111": v4_record(900, level=3)})
 
-        report = await migrate_json(path, bot_name=BOT, settings=settings, progress=None)
+        report = await migrate_json(path, bot_name=BOT, settings=import_settings, progress=None)
         state = await store.bot(BOT).get_session(111)
 
     assert report.live_conflicts == []
@@ -165,12 +159,12 @@ async def test_a_clean_hot_copy_does_not_shadow_the_import(settings: Settings, t
     assert state.session["chat_state"] == "waiting_start"
 
 
-async def test_a_dirty_hot_copy_is_kept_and_reported(settings: Settings, tmp_path: Path) -> None:
-    async with await HotStore.open(settings) as store:
+async def test_a_dirty_hot_copy_is_kept_and_reported(import_settings: Settings, tmp_path: Path) -> None:
+    async with await HotStore.open(import_settings) as store:
         await store.bot(BOT).add_xp(111, 40)  # unflushed: only Redis has it
         path = write_dump(tmp_path, {"111": v4_record(900)})
 
-        report = await migrate_json(path, bot_name=BOT, settings=settings, progress=None)
+        report = await migrate_json(path, bot_name=BOT, settings=import_settings, progress=None)
         user = await store.get_user(111)
 
     assert report.live_conflicts == [111]
@@ -178,7 +172,7 @@ async def test_a_dirty_hot_copy_is_kept_and_reported(settings: Settings, tmp_pat
 
 
 async def test_imports_ten_thousand_users_with_some_malformed(
-    settings: Settings, tmp_path: Path
+    import_settings: Settings, tmp_path: Path
 ) -> None:
     records: dict[str, Any] = {str(1_000_000 + i): v4_record(i, trainings=i % 7) for i in range(10_000)}
     for i in range(0, 10_000, 1000):  # ten malformed records among them
@@ -186,9 +180,9 @@ async def test_imports_ten_thousand_users_with_some_malformed(
     progress = io.StringIO()
     path = write_dump(tmp_path, records)
 
-    report = await migrate_json(path, bot_name=BOT, settings=settings, progress=progress)
+    report = await migrate_json(path, bot_name=BOT, settings=import_settings, progress=progress)
 
-    engine = create_engine(settings.database_url)
+    engine = create_engine(import_settings.database_url)
     async with AsyncSession(engine) as session:
         users = (await session.execute(select(func.count(User.id)))).scalar_one()
         xp = (await session.execute(select(func.sum(User.total_xp)))).scalar_one()

@@ -20,8 +20,8 @@ from hotstore.compat import DatabaseService
 from hotstore.compat import lifecycle as runtime
 from hotstore.core.errors import HotstoreError, InvalidInput, StoreUnavailable
 from persistence.enums import FreeTrainingSource, SubscriptionType
-from tests.conftest import v4_process
-from tests.durable.test_fuzz_durable import redis_dump, sql_dump
+from tests.support.dumps import redis_dump, sql_dump
+from tests.support.v4_process import v4_process
 
 KNOWN = 21
 UNKNOWN = 22
@@ -83,7 +83,7 @@ async def full_dump() -> tuple[Any, Any]:
 
 
 @pytest.fixture
-async def db(sql_url: str, redis_url: str | None, namespace: str,
+async def seeded_v4_db(sql_url: str, redis_url: str | None, namespace: str,
              monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DatabaseService]:
     """A v4 bot process without the in-process flusher (a background flush would change SQL between dumps),
     with one known user holding XP, a badge, credits and a training."""
@@ -100,10 +100,12 @@ async def db(sql_url: str, redis_url: str | None, namespace: str,
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fn=compat_calls())
-async def test_a_refused_facade_call_raises_a_typed_error_and_writes_nothing(db: DatabaseService, fn: Call) -> None:
+async def test_a_refused_facade_call_raises_a_typed_error_and_writes_nothing(
+    seeded_v4_db: DatabaseService, fn: Call
+) -> None:
     before = await full_dump()
     try:
-        await fn(db)
+        await fn(seeded_v4_db)
     except StoreUnavailable:
         raise
     except HotstoreError:
@@ -163,20 +165,22 @@ MALFORMED: list[tuple[str, Call]] = [
 
 
 @pytest.mark.parametrize("fn", [fn for _, fn in MALFORMED], ids=[name for name, _ in MALFORMED])
-async def test_malformed_facade_input_raises_invalid_input_and_writes_nothing(db: DatabaseService, fn: Call) -> None:
+async def test_malformed_facade_input_raises_invalid_input_and_writes_nothing(
+    seeded_v4_db: DatabaseService, fn: Call
+) -> None:
     before = await full_dump()
     with pytest.raises(InvalidInput):
-        await fn(db)
+        await fn(seeded_v4_db)
     assert await full_dump() == before
 
 
-async def test_an_unknown_user_keeps_v4_answers(db: DatabaseService) -> None:
+async def test_an_unknown_user_keeps_v4_answers(seeded_v4_db: DatabaseService) -> None:
     """Well-formed calls for an unknown user answer as v4 did and create nothing."""
     before = await full_dump()
-    assert await db.award_badge(UNKNOWN, "b") is False
-    assert await db.create_subscription(UNKNOWN, SubscriptionType.MONTH) is False
-    assert await db.add_free_trainings(UNKNOWN, 1, FreeTrainingSource.ADMIN) is False
-    assert await db.save_training_history(UNKNOWN, 1, 0, 0, 0) is False
-    assert (await db.add_xp_and_check_level_up(UNKNOWN, 5))["leveled_up"] is False
-    assert await db.get_user_info(UNKNOWN) is None and await db.get_user_rank(UNKNOWN) is None
+    assert await seeded_v4_db.award_badge(UNKNOWN, "b") is False
+    assert await seeded_v4_db.create_subscription(UNKNOWN, SubscriptionType.MONTH) is False
+    assert await seeded_v4_db.add_free_trainings(UNKNOWN, 1, FreeTrainingSource.ADMIN) is False
+    assert await seeded_v4_db.save_training_history(UNKNOWN, 1, 0, 0, 0) is False
+    assert (await seeded_v4_db.add_xp_and_check_level_up(UNKNOWN, 5))["leveled_up"] is False
+    assert await seeded_v4_db.get_user_info(UNKNOWN) is None and await seeded_v4_db.get_user_rank(UNKNOWN) is None
     assert await full_dump() == before

@@ -14,7 +14,7 @@ import pytest
 from hotstore.compat import DatabaseService
 from persistence import get_session
 from persistence.repositories import UserRepository
-from tests.conftest import v4_process
+from tests.support.v4_process import v4_process
 
 # ---------------------------------------------------------------- the document's examples, verbatim
 

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from hotstore import HotStore, Settings
-from tests.conftest import REDIS_ENV, real_server_url
+from tests.support.servers import REDIS_ENV, real_server_url
 
 TG = 9_000_000_001
 PROCESSES = 4
@@ -44,7 +44,7 @@ def process_main(settings: Settings, queue: multiprocessing.Queue[list[tuple[int
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
+def contention_settings(tmp_path: Path) -> Iterator[Settings]:
     url = real_server_url(REDIS_ENV, "Redis")
     namespace = f"t{uuid.uuid4().hex[:12]}"
     yield Settings(redis_url=url, namespace=namespace, database_url=f"sqlite+aiosqlite:///{tmp_path / 'xp.db'}")
@@ -66,11 +66,11 @@ async def final_state(settings: Settings, *, create_only: bool = False) -> tuple
 
 
 @pytest.mark.slow
-def test_concurrent_awards_from_many_processes_are_exact(settings: Settings) -> None:
+def test_concurrent_awards_from_many_processes_are_exact(contention_settings: Settings) -> None:
     context = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue[list[tuple[int, int]]] = context.Queue()
-    asyncio.run(final_state(settings, create_only=True))  # tables and scripts ready before the race
-    workers = [context.Process(target=process_main, args=(settings, queue)) for _ in range(PROCESSES)]
+    asyncio.run(final_state(contention_settings, create_only=True))  # tables and scripts ready before the race
+    workers = [context.Process(target=process_main, args=(contention_settings, queue)) for _ in range(PROCESSES)]
     for worker in workers:
         worker.start()
     crossings = [crossing for _ in workers for crossing in queue.get(timeout=120)]
@@ -78,7 +78,7 @@ def test_concurrent_awards_from_many_processes_are_exact(settings: Settings) -> 
         worker.join(timeout=60)
         assert worker.exitcode == 0
 
-    total, level, bot_total, board = asyncio.run(final_state(settings))
+    total, level, bot_total, board = asyncio.run(final_state(contention_settings))
     expected = PROCESSES * AWARDS_PER_PROCESS * AMOUNT
     assert (total, bot_total, board) == (expected, expected, expected)
     assert level == min(expected // 100 + 1, 100)

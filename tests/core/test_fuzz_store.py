@@ -4,8 +4,7 @@ see the report of issue 3 for the cold case."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
-from pathlib import Path
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -13,9 +12,9 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hotstore import Board, HotStore, InvalidInput, Settings
-from persistence.engine import create_engine
-from persistence.models import Base
+from hotstore import Board, HotStore, InvalidInput
+from tests.support.dumps import redis_dump
+from tests.support.stores import StoreFactory
 
 KNOWN = [11, 12]
 BOTS = ["spin", "quiz"]
@@ -78,43 +77,23 @@ def calls() -> st.SearchStrategy[Call]:
     )
 
 
-async def dump(client: aioredis.Redis, namespace: str) -> dict[bytes, Any]:
-    """Every key of the namespace with its value and whether it has a TTL (dirty keys have none)."""
-    state: dict[bytes, Any] = {}
-    async for key in client.scan_iter(match="{" + namespace + "}*", count=1000):
-        kind = await client.type(key)
-        if kind == b"hash":
-            value: Any = await client.hgetall(key)
-        elif kind == b"zset":
-            value = await client.zrange(key, 0, -1, withscores=True)
-        else:
-            value = await client.get(key)
-        state[key] = (kind, value, await client.pttl(key) > 0)
-    return state
-
-
 @pytest.fixture
-async def store(redis_client: aioredis.Redis, namespace: str, tmp_path: Path) -> AsyncIterator[HotStore]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}")
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    hot = await HotStore.open(Settings(namespace=namespace, max_document_bytes=2000), redis=redis_client,
-                              engine=engine)
+async def warm_store(make_hot_store: StoreFactory) -> HotStore:
+    """A Redis-axis store (documents capped at 2000 bytes) whose known users are warm in every bot."""
+    hot = await make_hot_store(max_document_bytes=2000)
     for telegram_id in KNOWN:
         for bot in BOTS:
             await hot.bot(bot).add_xp(telegram_id, 150)
-    yield hot
-    await hot.close()
-    await engine.dispose()
+    return hot
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(call=calls())
 async def test_a_refused_call_raises_invalid_input_and_writes_nothing(
-    store: HotStore, redis_client: aioredis.Redis, namespace: str, call: Call
+    warm_store: HotStore, redis_client: aioredis.Redis, namespace: str, call: Call
 ) -> None:
-    before = await dump(redis_client, namespace)
+    before = await redis_dump(redis_client, namespace)
     try:
-        await call(store)
+        await call(warm_store)
     except InvalidInput:
-        assert await dump(redis_client, namespace) == before
+        assert await redis_dump(redis_client, namespace) == before

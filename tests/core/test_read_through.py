@@ -4,7 +4,6 @@ write landing while a load is in flight is never overwritten by the load (invari
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,19 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import hotstore.core.sessions
 import hotstore.core.store
-from hotstore import HotStore, Settings
+from hotstore import HotStore
 from hotstore.core.keys import session_member
 from persistence.models import BotSession, User
 
 TG = 5_000_000_001
 REGISTERED = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def store(redis_client: aioredis.Redis, sql_engine: AsyncEngine, namespace: str) -> AsyncIterator[HotStore]:
-    hot = await HotStore.open(Settings(namespace=namespace), redis=redis_client, engine=sql_engine)
-    yield hot
-    await hot.close()
 
 
 async def seed_sql(engine: AsyncEngine) -> int:

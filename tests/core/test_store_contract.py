@@ -1,8 +1,10 @@
-"""Contract of HotStore / BotStore, on fakeredis and real Redis (SQL: SQLite, see test_read_through for PG)."""
+"""Contract of HotStore / BotStore, over every backend: fakeredis and real Redis, SQLite and PostgreSQL.
+
+The ``store`` fixture (tests/conftest.py) is parametrized over both axes; tests that open a store of their own
+with other settings take ``redis_client`` and ``sql_engine``, the same two axes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,33 +26,9 @@ from hotstore import (
 )
 from hotstore.core.keys import board_member, iso_week, session_member
 from hotstore.core.redis_client import connect, embedded_server
-from persistence.engine import create_engine
-from persistence.models import Base, BotSession, User
+from persistence.models import BotSession, User
 
 TG = 1_000_000_001
-
-
-@pytest.fixture
-async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}")
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def settings(namespace: str) -> Settings:
-    return Settings(namespace=namespace, activity_resolution=60)
-
-
-@pytest.fixture
-async def store(
-    redis_client: aioredis.Redis, sqlite_engine: AsyncEngine, settings: Settings
-) -> AsyncIterator[HotStore]:
-    hot = await HotStore.open(settings, redis=redis_client, engine=sqlite_engine)
-    yield hot
-    await hot.close()
 
 
 async def sql_count(engine: AsyncEngine, model: type[User] | type[BotSession]) -> int:
@@ -112,10 +90,10 @@ async def test_unset_and_empty_names_leave_the_name_and_none_clears_it(store: Ho
 
 
 async def test_last_activity_moves_only_after_the_resolution(
-    redis_client: aioredis.Redis, sqlite_engine: AsyncEngine, namespace: str
+    redis_client: aioredis.Redis, sql_engine: AsyncEngine, namespace: str
 ) -> None:
     async with await HotStore.open(Settings(namespace=namespace, activity_resolution=0),
-                                   redis=redis_client, engine=sqlite_engine) as hot:
+                                   redis=redis_client, engine=sql_engine) as hot:
         first = await hot.bot("spin").get_session(TG)
         await redis_client.hset(hot.keys.user(TG), "la", 1000)  # pretend the last message was in 1970
         second = await hot.bot("spin").get_session(TG)
@@ -188,10 +166,10 @@ async def test_save_refuses_what_json_cannot_hold(store: HotStore, document: dic
 
 
 async def test_save_refuses_a_document_over_the_size_limit(
-    redis_client: aioredis.Redis, sqlite_engine: AsyncEngine, namespace: str
+    redis_client: aioredis.Redis, sql_engine: AsyncEngine, namespace: str
 ) -> None:
     async with await HotStore.open(Settings(namespace=namespace, max_document_bytes=100),
-                                   redis=redis_client, engine=sqlite_engine) as hot:
+                                   redis=redis_client, engine=sql_engine) as hot:
         with pytest.raises(InvalidInput, match="over the limit"):
             await hot.bot("spin").save_session(TG, {"text": "x" * 200})
 
@@ -228,10 +206,10 @@ async def test_patch_refuses_a_key_in_two_operations(store: HotStore) -> None:
 
 
 async def test_patch_refuses_a_result_over_the_size_limit(
-    redis_client: aioredis.Redis, sqlite_engine: AsyncEngine, namespace: str
+    redis_client: aioredis.Redis, sql_engine: AsyncEngine, namespace: str
 ) -> None:
     async with await HotStore.open(Settings(namespace=namespace, max_document_bytes=400),
-                                   redis=redis_client, engine=sqlite_engine) as hot:
+                                   redis=redis_client, engine=sql_engine) as hot:
         bot = hot.bot("spin")
         await bot.save_session(TG, {"a": "x" * 200})
         with pytest.raises(InvalidInput, match="too_large"):
@@ -427,9 +405,9 @@ def test_embedded_stores_share_one_server() -> None:
     assert second.connection_pool.connection_kwargs["server"] is embedded_server()
 
 
-async def test_redis_down_raises_store_unavailable(sqlite_engine: AsyncEngine, namespace: str) -> None:
+async def test_redis_down_raises_store_unavailable(sql_engine: AsyncEngine, namespace: str) -> None:
     dead = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
-    async with await HotStore.open(Settings(namespace=namespace), redis=dead, engine=sqlite_engine) as hot:
+    async with await HotStore.open(Settings(namespace=namespace), redis=dead, engine=sql_engine) as hot:
         with pytest.raises(StoreUnavailable):
             await hot.bot("spin").get_session(TG)
         with pytest.raises(StoreUnavailable):
@@ -438,12 +416,12 @@ async def test_redis_down_raises_store_unavailable(sqlite_engine: AsyncEngine, n
 
 
 async def test_close_leaves_a_passed_client_and_engine_open(
-    redis_client: aioredis.Redis, sqlite_engine: AsyncEngine, settings: Settings
+    redis_client: aioredis.Redis, sql_engine: AsyncEngine, namespace: str
 ) -> None:
-    hot = await HotStore.open(settings, redis=redis_client, engine=sqlite_engine)
+    hot = await HotStore.open(Settings(namespace=namespace), redis=redis_client, engine=sql_engine)
     await hot.close()
     assert await redis_client.ping()
-    assert await sql_count(sqlite_engine, User) == 0
+    assert await sql_count(sql_engine, User) == 0
 
 
 async def test_open_creates_the_tables_of_an_engine_it_makes(tmp_path: Path, namespace: str) -> None:

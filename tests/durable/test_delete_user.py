@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-import redis.asyncio as aioredis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,12 +26,6 @@ from persistence.models import (
 
 VICTIM, BYSTANDER = 1, 2
 MODELS = (User, UserBadge, BotSession, Subscription, Payment, PromocodeUsage, FreeTraining, HistoryRow)
-
-
-@pytest.fixture
-def store_redis(redis_client: aioredis.Redis) -> aioredis.Redis:
-    """The conftest ``store`` on every Redis backend under test: hot state matters here."""
-    return redis_client
 
 
 async def populate(store: HotStore, tg: int) -> None:

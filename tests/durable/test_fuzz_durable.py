@@ -11,22 +11,21 @@ every SQL table and every key of the Redis namespace must be exactly as before.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotstore import HotStore, Settings
+from hotstore import HotStore
 from hotstore.core.errors import HotstoreError, InvalidInput, NotFound, StoreUnavailable
 from hotstore.durable import Access, Badges, Payments, Promocodes, TrainingHistory, delete_user
-from persistence.models import Base
+from tests.support.dumps import redis_dump, sql_dump
+from tests.support.stores import StoreFactory
 
 KNOWN = 11
 BOT = "spin_bot"
@@ -108,39 +107,14 @@ def durable_calls() -> st.SearchStrategy[Call]:
     )
 
 
-async def redis_dump(client: aioredis.Redis, namespace: str) -> dict[bytes, Any]:
-    """Every key of the namespace with its value and whether it has a TTL (dirty keys have none)."""
-    state: dict[bytes, Any] = {}
-    async for key in client.scan_iter(match="{" + namespace + "}*", count=1000):
-        kind = await client.type(key)
-        if kind == b"hash":
-            value: Any = await cast(Awaitable[dict[bytes, bytes]], client.hgetall(key))
-        elif kind == b"zset":
-            value = await client.zrange(key, 0, -1, withscores=True)
-        else:
-            value = await client.get(key)
-        state[key] = (kind, value, await client.pttl(key) > 0)
-    return state
-
-
-async def sql_dump(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
-    """All rows of every table of the models, in primary-key order."""
-    tables: dict[str, list[tuple[Any, ...]]] = {}
-    async with engine.connect() as conn:
-        for table in Base.metadata.sorted_tables:
-            rows = await conn.execute(select(table).order_by(*table.primary_key.columns))
-            tables[table.name] = [tuple(row) for row in rows]
-    return tables
-
-
 async def full_dump(store: HotStore, client: aioredis.Redis, namespace: str) -> tuple[Any, Any]:
     return await sql_dump(store.engine), await redis_dump(client, namespace)
 
 
 @pytest.fixture
-async def store(sql_engine: AsyncEngine, redis_client: aioredis.Redis, namespace: str) -> AsyncIterator[HotStore]:
-    """A store with one warm user holding a badge, a completed payment, a promocode and a training."""
-    hot = await HotStore.open(Settings(namespace=namespace, bot_name=BOT), redis=redis_client, engine=sql_engine)
+async def seeded_store(make_store: StoreFactory) -> HotStore:
+    """A store on both axes with one warm user holding a badge, a completed payment, a promocode and a training."""
+    hot = await make_store(bot_name=BOT)
     await hot.bot(BOT).add_xp(KNOWN, 150)
     await Badges(hot).award(KNOWN, "first_win")
     payments = Payments(hot)
@@ -148,8 +122,7 @@ async def store(sql_engine: AsyncEngine, redis_client: aioredis.Redis, namespace
     await payments.complete("yookassa", "p-1")
     await Promocodes(hot).create("spring", "trainings", 3, max_uses=5)
     await TrainingHistory(hot).save(KNOWN, total_score=10)
-    yield hot
-    await hot.close()
+    return hot
 
 
 async def assert_refusal_is_clean(store: HotStore, client: aioredis.Redis, namespace: str, fn: Call) -> None:
@@ -168,9 +141,9 @@ async def assert_refusal_is_clean(store: HotStore, client: aioredis.Redis, names
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fn=durable_calls())
 async def test_a_refused_durable_call_raises_a_typed_error_and_writes_nothing(
-    store: HotStore, redis_client: aioredis.Redis, namespace: str, fn: Call
+    seeded_store: HotStore, redis_client: aioredis.Redis, namespace: str, fn: Call
 ) -> None:
-    await assert_refusal_is_clean(store, redis_client, namespace, fn)
+    await assert_refusal_is_clean(seeded_store, redis_client, namespace, fn)
 
 
 # Inputs that are certainly malformed: each must raise InvalidInput, and write nothing.
@@ -244,31 +217,31 @@ MALFORMED: list[tuple[str, Call]] = [
 
 @pytest.mark.parametrize("fn", [fn for _, fn in MALFORMED], ids=[name for name, _ in MALFORMED])
 async def test_malformed_durable_input_raises_invalid_input_and_writes_nothing(
-    store: HotStore, redis_client: aioredis.Redis, namespace: str, fn: Call
+    seeded_store: HotStore, redis_client: aioredis.Redis, namespace: str, fn: Call
 ) -> None:
-    before = await full_dump(store, redis_client, namespace)
+    before = await full_dump(seeded_store, redis_client, namespace)
     with pytest.raises(InvalidInput):
-        await fn(store)
-    assert await full_dump(store, redis_client, namespace) == before
+        await fn(seeded_store)
+    assert await full_dump(seeded_store, redis_client, namespace) == before
 
 
 async def test_an_unknown_tariff_is_not_found_and_writes_nothing(
-    store: HotStore, redis_client: aioredis.Redis, namespace: str
+    seeded_store: HotStore, redis_client: aioredis.Redis, namespace: str
 ) -> None:
     """The documented error for an unknown tariff is NotFound (tests/test_payments.py); a new user is not created."""
-    before = await full_dump(store, redis_client, namespace)
+    before = await full_dump(seeded_store, redis_client, namespace)
     with pytest.raises(NotFound):
-        await Payments(store).record(99, provider="p", payment_id="x", amount="1", tariff="nope")
-    assert await full_dump(store, redis_client, namespace) == before
+        await Payments(seeded_store).record(99, provider="p", payment_id="x", amount="1", tariff="nope")
+    assert await full_dump(seeded_store, redis_client, namespace) == before
 
 
-async def test_the_dump_sees_a_write(store: HotStore, redis_client: aioredis.Redis, namespace: str) -> None:
+async def test_the_dump_sees_a_write(seeded_store: HotStore, redis_client: aioredis.Redis, namespace: str) -> None:
     """The comparison is not vacuous: a durable write changes the SQL dump, a hot write the Redis dump."""
-    before = await full_dump(store, redis_client, namespace)
-    await Badges(store).award(KNOWN, "second")
-    middle = await full_dump(store, redis_client, namespace)
-    await store.bot(BOT).add_xp(KNOWN, 1)
-    after = await full_dump(store, redis_client, namespace)
+    before = await full_dump(seeded_store, redis_client, namespace)
+    await Badges(seeded_store).award(KNOWN, "second")
+    middle = await full_dump(seeded_store, redis_client, namespace)
+    await seeded_store.bot(BOT).add_xp(KNOWN, 1)
+    after = await full_dump(seeded_store, redis_client, namespace)
     assert middle[0] != before[0] and after[1] != middle[1]
 
 

@@ -6,7 +6,6 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-import redis.asyncio as aioredis
 from sqlalchemy import select
 
 from hotstore.core import constants as c
@@ -23,12 +22,6 @@ NOW = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 
 def clock() -> datetime:
     return NOW
-
-
-@pytest.fixture
-def store_redis(redis_client: aioredis.Redis) -> aioredis.Redis:
-    """The conftest ``store`` on every Redis backend under test: hot state matters here."""
-    return redis_client
 
 
 @pytest.fixture

@@ -9,19 +9,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence import engine as engine_module
-from persistence.engine import close_db, database_url, get_session, init_db, sessionmaker_for
+from persistence.engine import close_db, database_url, get_session, init_db
 from persistence.enums import PromocodeType, SubscriptionType
 from persistence.models import Payment, Promocode, Subscription, User
 from persistence.types import to_money
-
-
-@pytest.fixture
-async def db(sql_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    async with sessionmaker_for(sql_engine)() as session:
-        yield session
 
 
 @pytest.fixture

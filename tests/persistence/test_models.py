@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import BigInteger, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from persistence.engine import sessionmaker_for
 from persistence.enums import FreeTrainingSource, SubscriptionType
 from persistence.models import Base, BotSession, FreeTraining, Subscription, TrainingHistory, User, UserBadge
-
-
-@pytest.fixture
-async def db(sql_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    async with sessionmaker_for(sql_engine)() as session:
-        yield session
 
 
 async def new_user(db: AsyncSession, telegram_id: int = 7) -> User:

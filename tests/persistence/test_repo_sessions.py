@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.defaults import default_session, default_stats
-from persistence.engine import sessionmaker_for
 from persistence.models import BotSession
 from persistence.repositories import SessionRepository, UserRepository
 
 BOT = "spin_bot"
-
-
-@pytest.fixture
-async def db(sql_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    async with sessionmaker_for(sql_engine)() as session:
-        yield session
 
 
 @pytest.fixture

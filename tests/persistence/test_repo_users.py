@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from persistence.engine import sessionmaker_for
 from persistence.models import BotSession, User
 from persistence.repositories import SessionRepository, UserRepository
-
-
-@pytest.fixture
-async def db(sql_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    async with sessionmaker_for(sql_engine)() as session:
-        yield session
 
 
 async def user_row(db: AsyncSession, telegram_id: int) -> User:

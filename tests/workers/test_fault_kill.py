@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,10 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hotstore.core import constants as c
 from hotstore.core.settings import Settings
 from hotstore.writebehind.metrics import read_metrics
-from persistence.engine import create_engine
-from tests.conftest import REDIS_ENV, PostgresDatabase, real_server_url, reset_postgres_schema
 from tests.support.faults import WorkerFleet, compare_with_sql, start_loadgen, worker_env
-from tests.support.hot_entities import delete_namespace
 from workers.commands import flush_all_async
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
@@ -32,33 +29,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 USERS = 3000
 LOAD_SECONDS = 45.0
 MIN_KILLS = 20
-
-
-@pytest.fixture
-def real_redis_url() -> str:
-    return real_server_url(REDIS_ENV, "Redis")
-
-
-@pytest.fixture
-def pg_url(postgres_database: PostgresDatabase) -> str:
-    """The throw-away PostgreSQL database with a fresh schema (sync: the conftest fixture runs its own loop)."""
-    reset_postgres_schema(postgres_database.url, create_tables=True)
-    return postgres_database.url
-
-
-@pytest.fixture
-async def pg_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(pg_url)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-async def real_redis(real_redis_url: str, namespace: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(real_redis_url)
-    yield client
-    await delete_namespace(client, namespace)
-    await client.aclose()
 
 
 async def test_sigkilled_workers_lose_no_update(

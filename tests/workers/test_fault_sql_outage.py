@@ -23,7 +23,6 @@ from hotstore.core.settings import Settings
 from hotstore.writebehind.flush import dirty_counts
 from hotstore.writebehind.metrics import read_metrics
 from tests.support.faults import TcpProxy, WorkerFleet, compare_with_sql, start_loadgen, worker_env
-from tests.workers.test_fault_kill import pg_engine, pg_url, real_redis, real_redis_url  # noqa: F401  (shared fixtures)
 from workers.commands import flush_all_async
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
@@ -35,10 +34,10 @@ RECOVERY_WAIT_S = 60.0
 
 
 async def test_sql_outage_loses_nothing_and_never_reaches_the_hot_path(
-    pg_engine: AsyncEngine,  # noqa: F811
-    pg_url: str,  # noqa: F811
-    real_redis: aioredis.Redis,  # noqa: F811
-    real_redis_url: str,  # noqa: F811
+    pg_engine: AsyncEngine,
+    pg_url: str,
+    real_redis: aioredis.Redis,
+    real_redis_url: str,
     namespace: str,
     tmp_path: Path,
     report_figures: Callable[[str], None],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,15 +12,6 @@ from tests.support.hot_entities import T0_MS, delete_namespace, hot_user, sql_us
 from workers.commands import flush_all_async, status_async
 
 UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:9/none"
-
-
-@pytest.fixture
-async def store_settings(redis_url: str | None, sql_url: str, namespace: str) -> AsyncIterator[Settings]:
-    settings = Settings(database_url=sql_url, redis_url=redis_url, namespace=namespace)
-    yield settings
-    client = connect(settings)
-    await delete_namespace(client, namespace)
-    await client.aclose()
 
 
 async def test_flush_all_exits_0_when_nothing_dirty_remains(store_settings: Settings, sql_engine: AsyncEngine) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,8 +17,8 @@ from hotstore.core.settings import Settings
 from hotstore.writebehind.backoff import Backoff
 from hotstore.writebehind.embedded import EmbeddedWorker
 from hotstore.writebehind.metrics import read_metrics
-from tests.conftest import REDIS_ENV, real_server_url
 from tests.support.hot_entities import delete_namespace, hot_user, settings_for, sql_user, sql_user_row
+from tests.support.servers import REDIS_ENV, real_server_url
 from workers.jobs import IN_PROCESS, SETTINGS, STATE, flush_once, open_state, startup
 from workers.settings import cron_jobs, every, queue_name, worker_settings_from_env
 
@@ -26,24 +26,20 @@ UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:9/none"  # port 9 (discard): n
 
 
 @pytest.fixture
-async def store_settings(redis_url: str | None, sql_url: str, namespace: str) -> AsyncIterator[Settings]:
-    """Settings on the backend under test (the process-wide embedded fakeredis when redis_url is None)."""
-    settings = Settings(database_url=sql_url, redis_url=redis_url, namespace=namespace, flush_interval=1)
-    yield settings
-    client = connect(settings)
-    await delete_namespace(client, namespace)
-    await client.aclose()
+def worker_settings(store_settings: Settings) -> Settings:
+    """``store_settings`` (both axes; the process-wide embedded fakeredis for ``fake``) flushing every second."""
+    return replace(store_settings, flush_interval=1)
 
 
 async def test_embedded_worker_flushes_dirty_entities_in_the_background(
-    store_settings: Settings, sql_engine: AsyncEngine
+    worker_settings: Settings, sql_engine: AsyncEngine
 ) -> None:
-    redis = connect(store_settings)
+    redis = connect(worker_settings)
     uid = await sql_user(sql_engine, 31)
-    async with EmbeddedWorker(store_settings):
-        await hot_user(redis, store_settings.keys, 31, uid, xp=77, version=2)
+    async with EmbeddedWorker(worker_settings):
+        await hot_user(redis, worker_settings.keys, 31, uid, xp=77, version=2)
         for _ in range(100):
-            if await redis.zcard(store_settings.keys.dirty_users) == 0:
+            if await redis.zcard(worker_settings.keys.dirty_users) == 0:
                 break
             await asyncio.sleep(0.1)
         row = await sql_user_row(sql_engine, 31)
@@ -52,24 +48,24 @@ async def test_embedded_worker_flushes_dirty_entities_in_the_background(
 
 
 async def test_leaving_the_embedded_worker_runs_a_final_flush(
-    store_settings: Settings, sql_engine: AsyncEngine
+    worker_settings: Settings, sql_engine: AsyncEngine
 ) -> None:
-    redis = connect(store_settings)
+    redis = connect(worker_settings)
     uid = await sql_user(sql_engine, 32)
-    async with EmbeddedWorker(store_settings):
-        await hot_user(redis, store_settings.keys, 32, uid, xp=5, version=9)
+    async with EmbeddedWorker(worker_settings):
+        await hot_user(redis, worker_settings.keys, 32, uid, xp=5, version=9)
     row = await sql_user_row(sql_engine, 32)
-    dirty = await redis.zcard(store_settings.keys.dirty_users)
+    dirty = await redis.zcard(worker_settings.keys.dirty_users)
     await redis.aclose()
     assert row is not None and (row.total_xp, row.version) == (5, 9)
     assert dirty == 0
 
 
-async def test_flush_now_drains_at_once(store_settings: Settings, sql_engine: AsyncEngine) -> None:
-    redis = connect(store_settings)
+async def test_flush_now_drains_at_once(worker_settings: Settings, sql_engine: AsyncEngine) -> None:
+    redis = connect(worker_settings)
     uid = await sql_user(sql_engine, 33)
-    async with EmbeddedWorker(store_settings) as worker:
-        await hot_user(redis, store_settings.keys, 33, uid, xp=1, version=1)
+    async with EmbeddedWorker(worker_settings) as worker:
+        await hot_user(redis, worker_settings.keys, 33, uid, xp=1, version=1)
         totals = await worker.flush_now()
     await redis.aclose()
     assert totals.remaining == 0

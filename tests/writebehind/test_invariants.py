@@ -1,31 +1,28 @@
-"""Invariants of /work/shared/DESIGN.md that had no test of their own (docs/invariants.md maps all nine)."""
+"""Invariants that had no test of their own and are kept by the write-behind: every key carries the namespace's
+hash tag (invariant 8), and a dirty entity never gets a TTL (invariant 4). docs/invariants.md maps all nine."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotstore import HotStore, Settings
-from hotstore.core.errors import HotstoreError
+from hotstore import HotStore
 from hotstore.durable import Access, Badges, Payments, Promocodes, TrainingHistory, delete_user
 from hotstore.writebehind.flush import drain
 from hotstore.writebehind.rebuild import rebuild_boards_if_lost
 from hotstore.writebehind.sweep import sweep_idle
 from persistence.engine import create_engine
+from tests.support.stores import StoreFactory
 
 BOT = "spin_bot"
 
 
 @pytest.fixture
-async def hot(sql_engine: AsyncEngine, redis_client: aioredis.Redis, namespace: str) -> AsyncIterator[HotStore]:
-    store = await HotStore.open(Settings(namespace=namespace, bot_name=BOT, idle_ttl=600), redis=redis_client,
-                                engine=sql_engine)
-    yield store
-    await store.close()
+async def hot(make_store: StoreFactory) -> HotStore:
+    """A store on both axes with a short idle TTL (600 s), so clean entities visibly carry one."""
+    return await make_store(bot_name=BOT, idle_ttl=600)
 
 
 async def test_every_key_the_store_scripts_and_workers_touch_carries_the_namespace_hash_tag(
@@ -95,33 +92,3 @@ async def test_a_dirty_entity_never_gets_a_ttl_through_reads_sweeps_and_a_failed
 
     await drain(redis_client, hot.engine, hot.settings)  # SQL back: flushed, clean, the TTL returns
     assert await redis_client.pttl(user) > 0 and await redis_client.pttl(session) > 0
-
-
-async def test_training_history_apply_after_eviction_never_overwrites_newer_redis_data(
-    hot: HotStore, redis_client: aioredis.Redis
-) -> None:
-    """Invariant 6 on TrainingHistory.apply's read-through: a user hash written after the SQL load keeps its XP,
-    and re-applying the same history id counts it once."""
-    history = TrainingHistory(hot)
-    recorded = await history.save(8, total_score=30)
-    await drain(redis_client, hot.engine, hot.settings)
-    await redis_client.delete(hot.keys.user(8))  # evicted; SQL has total_trainings=1, total_score=30
-    await hot.bot(BOT).add_xp(8, 40)  # loads from SQL, then writes newer data in Redis (not yet flushed)
-
-    again = await history.apply(8, recorded.history_id, 30)
-
-    user = await hot.get_user(8)
-    assert user is not None and user.total_xp == 40
-    assert (again.applied, user.total_trainings, user.total_score) == (False, 1, 30)
-
-
-async def test_a_durable_refusal_is_a_hotstore_error(hot: HotStore) -> None:
-    """Invariant 7's refusals are typed: a second redemption by the same user is PromocodeRejected, changing
-    nothing (the use count stays at one)."""
-    promos = Promocodes(hot)
-    await promos.create("once", "trainings", 1, max_uses=5)
-    await promos.redeem("once", 9)
-    with pytest.raises(HotstoreError):
-        await promos.redeem("ONCE", 9)
-    promo = await promos.get("once")
-    assert promo is not None and promo.current_uses == 1
