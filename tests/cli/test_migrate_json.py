@@ -1,4 +1,5 @@
-"""``migrate_json``: the v4 ``users_data.json`` import (seed-semantics §4), on every backend."""
+"""``migrate_json``: the import of v4's ``users_data.json`` (a JSON object of Telegram ids as decimal strings, each
+``{"session": {...}, "stats": {...}}``, as v4's ``scripts/migrate_from_json.py`` read it), on every backend."""
 
 from __future__ import annotations
 

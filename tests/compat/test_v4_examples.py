@@ -1,4 +1,4 @@
-"""Every code example of the v4 document (seed-v4.md, "Примеры кода" 1–6 and the FAQ's user deletion) runs
+"""Every code example of the v4 documentation (its "Примеры кода" 1–6 and the FAQ's user deletion) runs
 unchanged except for its imports, on the embedded defaults and on real Redis and PostgreSQL.
 
 The example bodies below are copied from the document; only the import lines differ:

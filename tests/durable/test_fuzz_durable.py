@@ -228,7 +228,8 @@ async def test_malformed_durable_input_raises_invalid_input_and_writes_nothing(
 async def test_an_unknown_tariff_is_not_found_and_writes_nothing(
     seeded_store: HotStore, redis_client: aioredis.Redis, namespace: str
 ) -> None:
-    """The documented error for an unknown tariff is NotFound (tests/test_payments.py); a new user is not created."""
+    """The documented error for an unknown tariff is NotFound (tests/durable/test_payments.py); a new user is not
+    created."""
     before = await full_dump(seeded_store, redis_client, namespace)
     with pytest.raises(NotFound):
         await Payments(seeded_store).record(99, provider="p", payment_id="x", amount="1", tariff="nope")

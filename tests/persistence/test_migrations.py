@@ -1,6 +1,6 @@
 """Migrations: an empty database and a v4 database both reach exactly the models' schema.
 
-The v4 schema below is written from reference/seed-semantics.md §1 (what v4's ``create_all`` made), not
+The v4 schema below is written from v4's own models (the tables its ``Base.metadata.create_all`` made), not
 from our baseline revision, so the upgrade is tested against v4 itself.
 """
 
