@@ -1,13 +1,21 @@
 """Shared fixtures: every backend-dependent test runs on the embedded defaults and, when switched on, on real servers.
 
-Real servers are switched on from outside, by environment:
+Two backend axes, one fixture each (``tests/support/servers.py`` says how real servers are switched on):
 
-- ``HOTSTORE_TEST_REDIS_URL``     e.g. ``redis://127.0.0.1:6379/0``
-- ``HOTSTORE_TEST_DATABASE_URL``  e.g. ``postgresql://postgres@127.0.0.1:5432/postgres`` (an admin database: each
-  test run creates and drops its own database next to it)
+- ``redis_url``: ``fake`` (a private fakeredis) or ``real`` (``HOTSTORE_TEST_REDIS_URL``); ``redis_client`` is a
+  client on it, ``namespace`` the test's own key namespace;
+- ``sql_url``: ``sqlite`` (a fresh file) or ``postgres`` (a throw-away database next to
+  ``HOTSTORE_TEST_DATABASE_URL``); ``sql_engine`` is an engine on it with every table created.
 
-Without them the real-server variants are skipped, and the skip reason says which variable to set. With
-``CI=true`` a missing variable or an unreachable server is a failure, never a skip.
+Stores, each named after what it is:
+
+- ``store`` / ``make_store(**settings)``: a HotStore on both axes (``redis_client`` × ``sql_engine``);
+- ``hot_store`` / ``make_hot_store(**settings)``: a HotStore on the Redis axis only, over ``sqlite_engine`` (a
+  throw-away SQLite file), for behaviour that lives in Redis;
+- ``store_settings``: Settings naming both axes by URL (for code that connects by itself), keys deleted after.
+
+Fixture names are unique across the suite (tests/test_suite_layout.py checks it): an area's conftest.py or a
+test module adds fixtures of its own, never a second definition of a name.
 """
 
 from __future__ import annotations
@@ -16,9 +24,8 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import fakeredis
 import pytest
@@ -30,24 +37,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hotstore.core.redis_client import connect
 from hotstore.core.settings import Settings
 from hotstore.core.store import HotStore
-from persistence import close_db, init_db
 from persistence.engine import create_engine, database_url
 from persistence.models import Base
-
-REDIS_ENV = "HOTSTORE_TEST_REDIS_URL"
-POSTGRES_ENV = "HOTSTORE_TEST_DATABASE_URL"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def real_server_url(env: str, what: str) -> str:
-    """The URL of a real server for a test, or skip (fail in CI) when it is not switched on."""
-    url = os.environ.get(env)
-    if url:
-        return url
-    message = f"needs a real {what}: set {env}"
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: real-server tests must run)")
-    pytest.skip(message)
+from tests.support.hot_entities import delete_namespace
+from tests.support.servers import (
+    POSTGRES_ENV,
+    REDIS_ENV,
+    PostgresDatabase,
+    delete_keys,
+    real_server_url,
+    reset_postgres_schema,
+)
+from tests.support.stores import StoreFactory
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -60,18 +61,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
-# ---------------------------------------------------------------- PostgreSQL
-
-
-@dataclass
-class PostgresDatabase:
-    """A throw-away database on the real server, unique to this test process."""
-
-    url: str
+# ---------------------------------------------------------------- SQL axis
 
 
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[PostgresDatabase]:
+    """A database of this test process on the real PostgreSQL, dropped at the end of the session."""
     admin_url = real_server_url(POSTGRES_ENV, "PostgreSQL")
     name = f"hs_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin = make_url(database_url(admin_url))
@@ -102,35 +97,30 @@ def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return pg.url
 
 
-def reset_postgres_schema(url: str, *, create_tables: bool = False) -> None:
-    """Empty the PostgreSQL database at ``url`` (drop and recreate its public schema), then create every table
-    from the models if ``create_tables``. Synchronous: it runs its own event loop, as session fixtures do."""
-
-    async def reset() -> None:
-        engine = create_engine(url)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text("DROP SCHEMA public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
-                if create_tables:
-                    await conn.run_sync(Base.metadata.create_all)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(reset())
+async def _engine_with_tables(url: str) -> AsyncEngine:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    return engine
 
 
 @pytest.fixture
 async def sql_engine(sql_url: str) -> AsyncIterator[AsyncEngine]:
-    """An engine on a fresh database with every table created from the models."""
-    engine = create_engine(sql_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+    """An engine on a fresh database of the SQL axis with every table created from the models."""
+    engine = await _engine_with_tables(sql_url)
     yield engine
     await engine.dispose()
 
 
-# ---------------------------------------------------------------- Redis
+@pytest.fixture
+async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A throw-away SQLite file with every table created: the SQL side of a test about Redis (not an axis)."""
+    engine = await _engine_with_tables(f"sqlite+aiosqlite:///{tmp_path / 'hot.db'}")
+    yield engine
+    await engine.dispose()
+
+
+# ---------------------------------------------------------------- Redis axis
 
 
 @pytest.fixture
@@ -149,10 +139,9 @@ def redis_url(request: pytest.FixtureRequest) -> str | None:
 
 @pytest.fixture
 async def redis_client(redis_url: str | None, namespace: str) -> AsyncIterator[aioredis.Redis]:
-    """A raw client on the backend under test; keys of the test namespace are deleted afterwards."""
+    """A raw client on the backend under test (a private fakeredis for ``fake``); the namespace's keys are
+    deleted afterwards."""
     if redis_url is None:
-        import fakeredis
-
         client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     else:
         client = aioredis.Redis.from_url(redis_url)
@@ -161,53 +150,70 @@ async def redis_client(redis_url: str | None, namespace: str) -> AsyncIterator[a
         except Exception as exc:
             pytest.fail(f"Redis at {REDIS_ENV} unreachable: {exc}")
     yield client
-    async for key in client.scan_iter(match="{" + namespace + "}*", count=1000):
-        await client.delete(key)
+    await delete_keys(client, namespace)
     await client.aclose()
 
 
 # ---------------------------------------------------------------- stores
 
 
+async def _store_factory(redis: aioredis.Redis, engine: AsyncEngine, namespace: str) -> AsyncIterator[StoreFactory]:
+    """Open stores on ``redis`` and ``engine`` in ``namespace`` with any Settings changes; close them after."""
+    opened: list[HotStore] = []
+
+    async def make(**changes: Any) -> HotStore:
+        settings = Settings(database_url=engine.url.render_as_string(hide_password=False), namespace=namespace,
+                            **changes)
+        hot = await HotStore.open(settings, redis=redis, engine=engine)
+        opened.append(hot)
+        return hot
+
+    yield make
+    for hot in opened:
+        await hot.close()
+
+
 @pytest.fixture
-async def store_redis() -> AsyncIterator[aioredis.Redis]:
-    """The Redis under ``store``: an embedded fakeredis of its own, enough for the durable (SQL-only) operations.
-    A module whose tests must also run on real Redis overrides it with one returning ``redis_client``."""
-    client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
-    yield client
+async def make_store(redis_client: aioredis.Redis, sql_engine: AsyncEngine, namespace: str) -> AsyncIterator[
+        StoreFactory]:
+    """``await make_store(**settings)``: a HotStore on both axes, with those Settings changes."""
+    async for make in _store_factory(redis_client, sql_engine, namespace):
+        yield make
+
+
+@pytest.fixture
+async def store(make_store: StoreFactory) -> HotStore:
+    """A HotStore with default settings on both axes: the Redis under test and the SQL under test."""
+    return await make_store()
+
+
+@pytest.fixture
+async def make_hot_store(redis_client: aioredis.Redis, sqlite_engine: AsyncEngine, namespace: str) -> AsyncIterator[
+        StoreFactory]:
+    """``await make_hot_store(**settings)``: a HotStore on the Redis axis over a throw-away SQLite."""
+    async for make in _store_factory(redis_client, sqlite_engine, namespace):
+        yield make
+
+
+@pytest.fixture
+async def hot_store(make_hot_store: StoreFactory) -> HotStore:
+    """A HotStore with default settings on the Redis axis only, over a throw-away SQLite."""
+    return await make_hot_store()
+
+
+@pytest.fixture
+async def store_settings(redis_url: str | None, sql_url: str, namespace: str) -> AsyncIterator[Settings]:
+    """Settings naming both axes by URL (the process-wide embedded fakeredis when ``redis_url`` is None), for code
+    that connects by itself; the namespace's keys and its arq keys are deleted afterwards. No tables are created:
+    ask for ``sql_engine`` as well when the test needs them."""
+    settings = Settings(database_url=sql_url, redis_url=redis_url, namespace=namespace)
+    yield settings
+    client = connect(settings)
+    await delete_namespace(client, namespace)
     await client.aclose()
 
 
-@pytest.fixture
-async def store(sql_engine: AsyncEngine, sql_url: str, store_redis: aioredis.Redis, namespace: str) -> HotStore:
-    """A store on the SQL backend under test and on ``store_redis``, in the test's namespace."""
-    settings = Settings(database_url=sql_url, namespace=namespace)
-    return await HotStore.open(settings, redis=store_redis, engine=sql_engine)
-
-
-@asynccontextmanager
-async def v4_process(
-    monkeypatch: pytest.MonkeyPatch, sql_url: str, redis_url: str | None, namespace: str, *, bot_name: str | None
-) -> AsyncIterator[None]:
-    """What a v4 bot's main() does: configure by environment (``BOT_NAME`` unset when ``bot_name`` is None),
-    ``init_db()``, and ``close_db()`` at the end; the namespace's keys are deleted afterwards."""
-    monkeypatch.setenv("DATABASE_URL", sql_url)
-    monkeypatch.setenv("HOTSTORE_NAMESPACE", namespace)
-    for name, value in (("BOT_NAME", bot_name), ("REDIS_URL", redis_url)):
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    await init_db()
-    try:
-        yield
-    finally:
-        await close_db()
-        redis = connect(Settings.from_env())
-        async for key in redis.scan_iter(match="{" + namespace + "}*", count=1000):
-            await redis.delete(key)
-        await redis.aclose()
-
+# ---------------------------------------------------------------- figures and the run's summary
 
 _FIGURES: list[str] = []
 

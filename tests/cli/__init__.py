@@ -1,0 +1,3 @@
+"""Tests of the applications in hotstore.cli (command line, demo, benchmarks, migrate_json) and of the repository
+files (README, compose).
+"""

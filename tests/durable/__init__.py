@@ -1,0 +1,3 @@
+"""Tests of hotstore.durable: badges, payments, promocodes, subscriptions and access, training history, user deletion
+and their fuzz.
+"""

@@ -1,0 +1,1 @@
+"""Tests of persistence/: engine, models, Alembic migrations and repositories."""

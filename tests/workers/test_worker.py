@@ -1,0 +1,210 @@
+"""The write-behind runtime: ticks, back-off during an outage, the flush lease, the in-process flusher, arq jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotstore.core import constants as c
+from hotstore.core.errors import InvalidInput
+from hotstore.core.redis_client import connect
+from hotstore.core.settings import Settings
+from hotstore.writebehind.backoff import Backoff
+from hotstore.writebehind.flusher import InProcessFlusher
+from hotstore.writebehind.metrics import read_metrics
+from hotstore.writebehind.runner import WriteBehind
+from tests.support.hot_entities import delete_namespace, hot_user, settings_for, sql_user, sql_user_row
+from tests.support.servers import REDIS_ENV, real_server_url
+from workers.jobs import SETTINGS, STATE, flush_job, shutdown, startup
+from workers.settings import cron_jobs, every, queue_name, worker_settings_from_env
+
+UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:9/none"  # port 9 (discard): nothing listens
+
+
+@pytest.fixture
+def worker_settings(store_settings: Settings) -> Settings:
+    """``store_settings`` (both axes; the process-wide embedded fakeredis for ``fake``) flushing every second."""
+    return replace(store_settings, flush_interval=1)
+
+
+async def test_in_process_flusher_flushes_dirty_entities_in_the_background(
+    worker_settings: Settings, sql_engine: AsyncEngine
+) -> None:
+    redis = connect(worker_settings)
+    uid = await sql_user(sql_engine, 31)
+    async with InProcessFlusher(worker_settings):
+        await hot_user(redis, worker_settings.keys, 31, uid, xp=77, version=2)
+        for _ in range(100):
+            if await redis.zcard(worker_settings.keys.dirty_users) == 0:
+                break
+            await asyncio.sleep(0.1)
+        row = await sql_user_row(sql_engine, 31)
+    await redis.aclose()
+    assert row is not None and row.total_xp == 77
+
+
+async def test_leaving_the_in_process_flusher_runs_a_final_flush(
+    worker_settings: Settings, sql_engine: AsyncEngine
+) -> None:
+    redis = connect(worker_settings)
+    uid = await sql_user(sql_engine, 32)
+    async with InProcessFlusher(worker_settings):
+        await hot_user(redis, worker_settings.keys, 32, uid, xp=5, version=9)
+    row = await sql_user_row(sql_engine, 32)
+    dirty = await redis.zcard(worker_settings.keys.dirty_users)
+    await redis.aclose()
+    assert row is not None and (row.total_xp, row.version) == (5, 9)
+    assert dirty == 0
+
+
+async def test_flush_now_drains_at_once(worker_settings: Settings, sql_engine: AsyncEngine) -> None:
+    redis = connect(worker_settings)
+    uid = await sql_user(sql_engine, 33)
+    async with InProcessFlusher(worker_settings) as worker:
+        await hot_user(redis, worker_settings.keys, 33, uid, xp=1, version=1)
+        totals = await worker.flush_now()
+    await redis.aclose()
+    assert totals.remaining == 0
+
+
+async def test_failed_flush_is_counted_and_backs_off(redis_client: aioredis.Redis, namespace: str) -> None:
+    state = WriteBehind.open(Settings(database_url=UNREACHABLE_PG, namespace=namespace), redis=redis_client)
+    await hot_user(redis_client, state.settings.keys, 1, 1, xp=1, version=1)
+
+    first = await state.flush_tick()
+    second = await state.flush_tick()  # inside the back-off window: not attempted
+
+    metrics = await read_metrics(redis_client, state.settings.keys)
+    await state.engine.dispose()
+    assert (first, second) == (None, None)
+    assert metrics[c.METRIC_FAILURES] == 1
+    assert metrics[c.METRIC_LAST_ERROR] and metrics[c.METRIC_LAST_ERROR_AT]
+    assert state.flush_backoff.in_outage
+    assert await redis_client.zcard(state.settings.keys.dirty_users) == 1  # nothing lost
+
+
+async def test_a_tick_is_skipped_while_another_worker_holds_the_flush_lease(
+    redis_client: aioredis.Redis, sql_engine: AsyncEngine, sql_url: str, namespace: str
+) -> None:
+    settings = settings_for(sql_url, namespace)
+    state = WriteBehind.open(settings, redis=redis_client, engine=sql_engine)
+    await hot_user(redis_client, settings.keys, 1, await sql_user(sql_engine, 1), xp=1, version=1)
+    await redis_client.set(settings.keys.flush_lock, "other-worker", px=c.FLUSH_LOCK_LEASE_MS)
+
+    assert await state.flush_tick() is None
+    assert await redis_client.zcard(settings.keys.dirty_users) == 1
+    await redis_client.delete(settings.keys.flush_lock)
+    totals = await state.flush_tick()
+    assert totals is not None and totals.rows == 1
+
+
+async def test_successful_flush_records_metrics(
+    redis_client: aioredis.Redis, sql_engine: AsyncEngine, sql_url: str, namespace: str
+) -> None:
+    settings = settings_for(sql_url, namespace)
+    state = WriteBehind.open(settings, redis=redis_client, engine=sql_engine)
+    for tg in (1, 2):
+        await hot_user(redis_client, settings.keys, tg, await sql_user(sql_engine, tg), xp=1, version=1)
+
+    await state.flush_tick()
+
+    metrics = await read_metrics(redis_client, settings.keys)
+    assert (metrics[c.METRIC_ROWS_FLUSHED], metrics[c.METRIC_FLUSHES], metrics[c.METRIC_FAILURES]) == (2, 1, 0)
+    assert metrics[c.METRIC_LAST_FLUSH_AT] is not None
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    now = [0.0]
+    backoff = Backoff(base_s=1, cap_s=5, clock=lambda: now[0])
+
+    delays = [backoff.failed(OSError("down")) for _ in range(5)]
+
+    assert delays == [1, 2, 4, 5, 5]
+    assert not backoff.ready()
+    now[0] = 5.0
+    assert backoff.ready()
+
+
+def test_backoff_logs_once_per_outage_and_once_on_recovery(caplog: pytest.LogCaptureFixture) -> None:
+    backoff = Backoff(base_s=1, cap_s=5, clock=lambda: 0.0)
+    with caplog.at_level(logging.INFO, logger="hotstore.writebehind.flush"):
+        for _ in range(4):
+            backoff.failed(OSError("connection refused"))
+        backoff.succeeded()
+        backoff.succeeded()
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(messages) == 2
+    assert "connection refused" in messages[0] and "recovered after 4" in messages[1]
+
+
+def test_cron_seconds_follow_the_flush_interval() -> None:
+    assert every(1) == set(range(60))
+    assert every(15) == {0, 15, 30, 45}
+    assert every(120) == {0}
+
+
+def test_queue_and_cron_names_carry_the_namespace() -> None:
+    settings = Settings(namespace="family_a")
+    assert queue_name(settings) == "arq:hotstore:family_a"
+    assert {job.name for job in cron_jobs(settings)} == {
+        "hotstore:family_a:flush",
+        "hotstore:family_a:rebuild",
+        "hotstore:family_a:sweep",
+    }
+
+
+def test_worker_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://redis.example:6380/2")
+    monkeypatch.setenv("HOTSTORE_NAMESPACE", "env_ns")
+    monkeypatch.setenv("HOTSTORE_FLUSH_INTERVAL", "5")
+
+    import workers
+
+    settings_cls = workers.WorkerSettings
+    assert settings_cls.queue_name == "arq:hotstore:env_ns"
+    assert (settings_cls.redis_settings.host, settings_cls.redis_settings.port) == ("redis.example", 6380)
+    assert settings_cls.ctx[SETTINGS].flush_interval == 5
+    assert worker_settings_from_env().queue_name == "arq:hotstore:env_ns"
+
+
+async def test_a_worker_process_refuses_the_embedded_redis() -> None:
+    with pytest.raises(InvalidInput, match="REDIS_URL"):
+        await startup({SETTINGS: Settings()})
+
+
+async def test_the_arq_jobs_run_the_same_write_behind_ticks(
+    sql_url: str, sql_engine: AsyncEngine, namespace: str
+) -> None:
+    settings = Settings(database_url=sql_url, redis_url=real_server_url(REDIS_ENV, "Redis"), namespace=namespace)
+    ctx: dict[str, object] = {SETTINGS: settings}
+    await startup(ctx)
+    cycle = ctx[STATE]
+    assert isinstance(cycle, WriteBehind)
+    await hot_user(cycle.redis, settings.keys, 7, await sql_user(sql_engine, 7), xp=3, version=1)
+    rows = await flush_job(ctx)
+    await shutdown(ctx)
+    cleanup = aioredis.Redis.from_url(settings.redis_url or "")
+    await delete_namespace(cleanup, namespace)
+    await cleanup.aclose()
+    row = await sql_user_row(sql_engine, 7)
+    assert rows == 1 and row is not None and row.total_xp == 3
+    assert STATE not in ctx
+
+
+async def test_the_in_process_flusher_enqueues_nothing_on_a_real_redis(
+    sql_url: str, namespace: str, sql_engine: AsyncEngine
+) -> None:
+    url = real_server_url(REDIS_ENV, "Redis")
+    settings = Settings(database_url=sql_url, redis_url=url, namespace=namespace)
+    async with InProcessFlusher(settings):
+        await asyncio.sleep(1.5)  # long enough for an arq worker to have enqueued cron ticks ahead of time
+    redis = aioredis.Redis.from_url(url)
+    queued = await redis.zcard(queue_name(settings))
+    await delete_namespace(redis, namespace)
+    await redis.aclose()
+    assert queued == 0

@@ -1,0 +1,1 @@
+"""Tests of hotstore.writebehind: flush, board rebuild, idle sweep and the invariants the write-behind keeps."""
