@@ -118,3 +118,39 @@ def test_the_version_is_the_installed_distribution_version() -> None:
     from importlib.metadata import version
 
     assert hotstore.__version__ == version("hotstore")
+
+
+def test_persistence_alone_runs_init_db_without_importing_hotstore(tmp_path: Path) -> None:
+    script = (
+        "import asyncio, sys\n"
+        "from persistence import close_db, init_db\n"
+        f"asyncio.run(init_db('sqlite+aiosqlite:///{tmp_path / 'alone.db'}'))\n"
+        "asyncio.run(close_db())\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('hotstore', 'workers')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_importing_the_v4_facade_installs_the_hot_store_into_persistence() -> None:
+    script = (
+        "import hotstore.compat\n"
+        "from persistence import engine\n"
+        "from hotstore.compat import lifecycle\n"
+        "print(lifecycle.start in engine._startup_hooks, lifecycle.shutdown in engine._shutdown_hooks,"
+        " engine._session_class is lifecycle.HotSession)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True", "True"]
+
+
+def test_orm_listeners_sit_on_hotstore_s_session_class_only() -> None:
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from hotstore.compat import lifecycle
+
+    assert event.contains(lifecycle.HotSession, "after_commit", lifecycle._evict_deleted_users)
+    assert not event.contains(Session, "after_commit", lifecycle._evict_deleted_users)
