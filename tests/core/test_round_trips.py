@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotstore import Board, HotStore, Settings
+from hotstore import Board, HotStore
 from hotstore.compat import DatabaseService
-from persistence.engine import create_engine
-from persistence.models import Base
+from tests.support.stores import StoreFactory
 
 TG = 7
 
@@ -26,12 +25,10 @@ class Counter:
 
 @pytest.fixture
 async def counted(
-    redis_client: aioredis.Redis, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[HotStore, Counter]]:
-    """A store whose Redis commands (``execute_command``) and SQL statements are counted."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'trips.db'}")
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+    make_hot_store: StoreFactory, redis_client: aioredis.Redis, sqlite_engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[HotStore, Counter]:
+    """A Redis-axis store whose Redis commands (``execute_command``) and SQL statements are counted."""
     counter = Counter()
     original = redis_client.execute_command
 
@@ -44,11 +41,8 @@ async def counted(
     def count_sql(*_: Any) -> None:
         counter.sql += 1
 
-    event.listen(engine.sync_engine, "before_cursor_execute", count_sql)
-    hot = await HotStore.open(Settings(namespace=namespace), redis=redis_client, engine=engine)
-    yield hot, counter
-    await hot.close()
-    await engine.dispose()
+    event.listen(sqlite_engine.sync_engine, "before_cursor_execute", count_sql)
+    return await make_hot_store(), counter
 
 
 CALLS: dict[str, Callable[[HotStore], Awaitable[Any]]] = {
