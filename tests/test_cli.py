@@ -34,6 +34,13 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     return status, out, err
 
 
+def table_rows(out: str) -> list[list[str]]:
+    """The words of each data row of the first table in ``out`` (the lines below its header rule)."""
+    lines = out.splitlines()
+    start = next(index for index, line in enumerate(lines) if line.strip().startswith("─")) + 1
+    return [line.split() for line in lines[start:] if line.strip()]
+
+
 @pytest.fixture
 def store_settings(redis_url: str | None, namespace: str, tmp_path: Path) -> Iterator[Settings]:
     """Settings on the Redis under test (a namespace of its own) and a fresh SQLite file; keys deleted after."""
@@ -204,9 +211,8 @@ def test_leaderboard_prints_ranks_names_and_scores(capsys: pytest.CaptureFixture
                                                    cli_flags: list[str]) -> None:
     seed(store_settings, {11: 50, 12: 90, 13: 70})
     status, out, _ = run_cli(capsys, *cli_flags, "leaderboard", "--limit", "2")
-    rows = [line.split() for line in out.splitlines()[1:]]
     assert status == 0
-    assert rows == [["1.", "12", "u12", "90"], ["2.", "13", "u13", "70"]]
+    assert table_rows(out) == [["1", "12", "u12", "90"], ["2", "13", "u13", "70"]]
 
 
 def test_leaderboard_pages_a_bot_board_with_an_offset(capsys: pytest.CaptureFixture[str], store_settings: Settings,
@@ -214,7 +220,7 @@ def test_leaderboard_pages_a_bot_board_with_an_offset(capsys: pytest.CaptureFixt
     seed(store_settings, {11: 50, 12: 90, 13: 70})
     status, out, _ = run_cli(capsys, *cli_flags, "leaderboard", "--board", "bot:quiz_bot", "--offset", "2")
     assert status == 0
-    assert [line.split() for line in out.splitlines()[1:]] == [["3.", "11", "u11", "50"]]
+    assert table_rows(out) == [["3", "11", "u11", "50"]]
 
 
 def test_user_shows_hot_and_durable_state_as_json(capsys: pytest.CaptureFixture[str], store_settings: Settings,
@@ -237,7 +243,8 @@ def test_user_text_report_names_both_homes(capsys: pytest.CaptureFixture[str], s
     status, out, _ = run_cli(capsys, *cli_flags, "user", "22")
     assert status == 0
     assert "hot (Redis):" in out and "durable (SQL):" in out
-    assert "session quiz_bot: xp 40" in out
+    session = out[out.index("hot (Redis): session quiz_bot"):]
+    assert session.splitlines()[2].split() == ["xp", "40"]
 
 
 def test_migrate_json_dry_run_writes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -15,19 +15,22 @@ from arq.connections import RedisSettings
 
 from hotstore.core.errors import InvalidInput
 from hotstore.core.settings import Settings
+from hotstore.writebehind.collector import read_redis_state
 from hotstore.writebehind.entities import ENTITIES
 from hotstore.writebehind.flush import dirty_counts, drain
 from hotstore.writebehind.metrics import now_ms, read_metrics, record_flush
 from workers.jobs import open_state
+from workers.monitoring import METRICS_PORT
 from workers.settings import arq_redis_url, worker_options
 
 FLUSH_ALL_ROUNDS = 3  # drains before giving up on entities that keep being rewritten
 
 
-def run_worker(settings: Settings, *, burst: bool = False) -> int:
+def run_worker(settings: Settings, *, burst: bool = False, metrics_port: int | None = None) -> int:
     """``hotstore worker``: run the arq worker in this process until SIGINT/SIGTERM; returns the exit code.
 
-    Needs a real Redis (``REDIS_URL``); on SIGTERM it stops picking jobs and runs a final flush.
+    Needs a real Redis (``REDIS_URL``); on SIGTERM it stops picking jobs and runs a final flush. With
+    ``metrics_port`` (or ``HOTSTORE_METRICS_PORT``) it serves ``/metrics`` and ``/healthz`` there.
     """
     try:
         url = arq_redis_url(settings)
@@ -35,6 +38,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
         print(f"hotstore worker: {exc}", file=sys.stderr)
         return 2
     options = worker_options(settings, redis_settings=RedisSettings.from_dsn(url), burst=burst)
+    options["ctx"][METRICS_PORT] = metrics_port
     arq.worker.run_worker(options)
     return 0
 
@@ -72,7 +76,8 @@ def flush_all(settings: Settings) -> int:
 
 
 async def status_async(settings: Settings) -> dict[str, Any]:
-    """Dirty counts, the age of the oldest dirty entity (seconds, ``None`` if none) and the worker metrics."""
+    """Dirty counts, the age of the oldest dirty entity (seconds, ``None`` if none), the worker metrics and Redis
+    memory (``None`` where the server does not say)."""
     state = open_state(settings)
     try:
         redis, keys = state.redis, settings.keys
@@ -82,6 +87,7 @@ async def status_async(settings: Settings) -> dict[str, Any]:
             first = await redis.zrange(entity.dirty_set(keys), 0, 0, withscores=True)
             oldest += [score for _, score in first]
         metrics = await read_metrics(redis, keys)
+        redis_state = await read_redis_state(redis, keys)
     finally:
         await state.engine.dispose()
         await state.redis.aclose()
@@ -91,6 +97,7 @@ async def status_async(settings: Settings) -> dict[str, Any]:
         "dirty_sessions": counts["sessions"],
         "oldest_dirty_age_s": max(0.0, (now_ms() - min(oldest)) / 1000) if oldest else None,
         "metrics": metrics,
+        "redis_memory": {"used_bytes": redis_state.used_memory, "max_bytes": redis_state.maxmemory},
     }
 
 

@@ -27,11 +27,13 @@ from hotstore.writebehind.rebuild import rebuild_boards_if_lost
 from hotstore.writebehind.scripts import WorkerScripts
 from hotstore.writebehind.sweep import sweep_idle
 from persistence.engine import create_engine
+from workers.monitoring import METRICS_PORT, start_monitoring, stop_monitoring
 
 log = logging.getLogger("workers")
 
 SETTINGS = "hotstore_settings"
 STATE = "hotstore_state"
+MONITOR = "hotstore_monitor"  # the /metrics and /healthz server, when configured
 IN_PROCESS = "hotstore_in_process"  # set by EmbeddedWorker: the embedded fakeredis is usable
 FLUSH_BUDGET_S = c.FLUSH_LOCK_LEASE_MS / 1000 / 2  # a tick's drain ends well before its lock lease runs out
 
@@ -83,6 +85,7 @@ async def startup(ctx: dict[str, Any]) -> None:
             "(run the jobs there with hotstore.writebehind.embedded.EmbeddedWorker)"
         )
     ctx[STATE] = open_state(settings)
+    ctx[MONITOR] = None if ctx.get(IN_PROCESS) else start_monitoring(settings, ctx.get(METRICS_PORT))
     log.info("hotstore worker for namespace %r started", settings.namespace)
 
 
@@ -91,6 +94,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     state: WorkerState | None = ctx.pop(STATE, None)
     if state is None:
         return
+    monitor = ctx.pop(MONITOR, None)  # /healthz stays up during the final flush
     try:
         totals = await asyncio.wait_for(
             drain(state.redis, state.engine, state.settings, scripts=state.scripts),
@@ -102,6 +106,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     except Exception as exc:  # the data is safe in Redis, still dirty
         log.error("final flush failed, entities stay dirty in Redis: %s: %s", type(exc).__name__, exc)
     finally:
+        stop_monitoring(monitor)
         await state.engine.dispose()
         await state.redis.aclose()
 

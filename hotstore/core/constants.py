@@ -16,6 +16,9 @@ ENV_ACTIVITY_RESOLUTION = "HOTSTORE_ACTIVITY_RESOLUTION"
 ENV_ARQ_REDIS_URL = "HOTSTORE_ARQ_REDIS_URL"
 ENV_AUTOPIPELINE = "HOTSTORE_AUTOPIPELINE"  # "1": coalesce concurrent calls into pipelines
 ENV_EMBEDDED_WORKER = "HOTSTORE_EMBEDDED_WORKER"  # "0": init_db() starts no in-process flusher
+ENV_METRICS_PORT = "HOTSTORE_METRICS_PORT"  # a worker serves /metrics and /healthz on this port (unset: none)
+ENV_METRICS_HOST = "HOTSTORE_METRICS_HOST"  # the address it listens on (default: every interface)
+ENV_HEALTH_MAX_AGE = "HOTSTORE_HEALTH_MAX_AGE"  # /healthz answers 503 when the last good flush is older (s)
 
 # Defaults.
 DEFAULT_BOT_NAME = "spin_bot"  # v4's default
@@ -66,6 +69,12 @@ METRIC_FAILURES = "failures"
 METRIC_LAST_ERROR = "last_error"
 METRIC_LAST_ERROR_AT = "last_error_at"
 METRIC_LAST_FLUSH_AT = "last_flush_at"
+METRIC_REFUSED_ROWS = "refused_rows"  # rows SQL refused (each retry of a stuck row counts again)
+METRIC_VERSION_CONFLICTS = "version_conflicts"  # SQL rows newer than Redis's (a Redis rollback), seen by the flush
+
+# Worker monitoring endpoint (workers/monitoring.py).
+DEFAULT_METRICS_HOST = "0.0.0.0"  # a container's port is reached from outside it
+DEFAULT_HEALTH_MAX_AGE_S = 60.0  # as ``hotstore status --check --max-age``
 
 # Write-behind workers (workers/).
 ARQ_QUEUE_PREFIX = "arq:hotstore:"  # + namespace: one queue (and one set of cron job ids) per namespace
