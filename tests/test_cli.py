@@ -244,7 +244,7 @@ def test_user_text_report_names_both_homes(capsys: pytest.CaptureFixture[str], s
     assert status == 0
     assert "hot (Redis):" in out and "durable (SQL):" in out
     session = out[out.index("hot (Redis): session quiz_bot"):]
-    assert session.splitlines()[2].split() == ["xp", "40"]
+    assert session.splitlines()[1].split() == ["xp", "40"]
 
 
 def test_migrate_json_dry_run_writes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
