@@ -25,6 +25,7 @@ from hotstore.writebehind.rebuild import rebuild_boards_if_lost
 from persistence.engine import create_engine
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:9/none"  # port 9 (discard): nothing listens
 
 
 def sample(name: str, **labels: str) -> float:
@@ -86,8 +87,8 @@ async def test_an_empty_batch_is_not_timed(
 
 
 async def test_a_batch_that_cannot_reach_sql_counts_an_outage(redis_client: aioredis.Redis, namespace: str) -> None:
-    engine = create_engine("sqlite+aiosqlite:////nonexistent-dir/none.db")
-    settings = settings_for("sqlite+aiosqlite:////nonexistent-dir/none.db", namespace)
+    engine = create_engine(UNREACHABLE_PG)
+    settings = settings_for(UNREACHABLE_PG, namespace)
     await hot_user(redis_client, settings.keys, 1, 1, xp=1, version=1)
     before = sample("hotstore_flush_failures_total", kind="outage")
 
