@@ -43,8 +43,9 @@ StartResponse = Callable[..., Any]
 
 
 def health(*, now: float, last_success: float | None, started: float, max_age_s: float) -> tuple[bool, dict[str, Any]]:
-    """Whether a worker is healthy, and the ``/healthz`` body: its last good flush, or its start, within bound."""
-    age = now - (last_success if last_success is not None else started)
+    """Whether a worker is healthy, and the ``/healthz`` body: its last good flush, or its start (a new worker's
+    grace), within the bound."""
+    age = now - (started if last_success is None else max(last_success, started))
     healthy = age <= max_age_s
     body = {
         "status": "ok" if healthy else "stale",
