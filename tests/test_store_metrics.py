@@ -110,11 +110,11 @@ async def test_two_stores_share_one_registry(settings: Settings, redis_client: a
 async def test_metrics_true_counts_into_the_default_registry(settings: Settings, redis_client: aioredis.Redis,
                                                              sql_engine: AsyncEngine) -> None:
     store = await HotStore.open(settings, redis=redis_client, engine=sql_engine, metrics=True)
-    before = calls(REGISTRY, "get_session")  # type: ignore[arg-type]
+    before = calls(REGISTRY, "get_session")
 
     await store.bot("quiz_bot").get_session(3)
 
-    assert calls(REGISTRY, "get_session") - before == 1  # type: ignore[arg-type]
+    assert calls(REGISTRY, "get_session") - before == 1
 
 
 async def test_an_invalid_metrics_argument_is_refused(settings: Settings, redis_client: aioredis.Redis,
