@@ -49,7 +49,7 @@ class _Frames:
     async def next(self) -> RenderableType:
         now = time.time()
         moment = iso_utc(datetime.fromtimestamp(now, tz=UTC), timespec="seconds")
-        header = Text(f"hotstore status --watch · {moment} · every {self.interval:g} s · Ctrl-C to quit", style="dim")
+        header = Text(f"hotstore status --watch · {moment} · Ctrl-C to quit", style="dim")
         try:
             info = await status_async(self.settings)
         except Exception as exc:  # shown, then retried: a watch must outlive a Redis restart
