@@ -255,3 +255,9 @@ def test_json_values_are_plain(value: object, expected: str) -> None:
 ])
 def test_table_cells_are_readable(value: object, expected: str) -> None:
     assert shown(value) == expected
+
+
+def test_watch_refuses_json_and_check(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run_cli(capsys, "status", "--watch", "--json")
+    assert status == 1
+    assert "--watch is a live view" in err

@@ -177,3 +177,8 @@ async def test_a_worker_with_a_metrics_port_serves_until_it_shuts_down(
     assert "hotstore_flush_rows_total" in body
     with pytest.raises(urllib.error.URLError):  # stopped with the worker
         await asyncio.to_thread(get, f"http://127.0.0.1:{port}/healthz")
+
+
+def test_the_endpoint_needs_a_redis_url(namespace: str) -> None:
+    with pytest.raises(InvalidInput, match="REDIS_URL"):
+        MonitoringServer(Settings(namespace=namespace), MonitorConfig(port=0, host="127.0.0.1"))

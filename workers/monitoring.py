@@ -96,9 +96,11 @@ class MonitoringServer:
         self.settings = settings
         self.config = config
         self.registry = registry
+        if redis_client is None and not settings.redis_url:
+            raise InvalidInput("the metrics endpoint reads the backlog from REDIS_URL, which is not set")
         self.client = redis_client or redis.Redis.from_url(
-            settings.redis_url or "redis://127.0.0.1:6379/0",
-            socket_timeout=SCRAPE_REDIS_TIMEOUT_S, socket_connect_timeout=SCRAPE_REDIS_TIMEOUT_S,
+            settings.redis_url or "", socket_timeout=SCRAPE_REDIS_TIMEOUT_S,
+            socket_connect_timeout=SCRAPE_REDIS_TIMEOUT_S,
         )
         self.collector = RedisStateCollector(self.client, settings.keys)
         self.started = time.time()

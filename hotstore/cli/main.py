@@ -109,6 +109,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from hotstore.cli.views import check_status
     from workers.commands import status
 
+    if args.watch and (args.json or args.check):
+        raise InvalidInput("--watch is a live view for a person: use --json or --check without it")
     _note_embedded(settings)
     if args.watch:
         from hotstore.cli.watch import watch_status

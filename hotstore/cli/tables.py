@@ -52,8 +52,8 @@ def status_view(info: Mapping[str, Any], *, healthy: bool, reason: str, now: flo
     table.add_column("value", overflow="fold")
     table.add_row("dirty users", cell(info.get("dirty_users")))
     table.add_row("dirty sessions", cell(info.get("dirty_sessions")))
-    table.add_row("oldest dirty", cell(ago(info.get("oldest_dirty_age_s")) if info.get("oldest_dirty_age_s")
-                                       is not None else "nothing dirty"))
+    oldest = info.get("oldest_dirty_age_s")
+    table.add_row("oldest dirty", cell("nothing dirty" if oldest is None else ago(oldest)))
     table.add_section()
     flushed = f"{metrics.get(c.METRIC_ROWS_FLUSHED, 0)}"
     if rows_per_s is not None:
