@@ -266,3 +266,22 @@ def test_counters_end_in_total_and_times_are_in_seconds(every_family: list[tuple
             assert name.endswith("_seconds"), name
         if "memory" in name:
             assert name.endswith("_bytes"), name
+
+
+
+def test_the_readme_lists_every_metric(every_family: list[tuple[str, str, list[str]]]) -> None:
+    from pathlib import Path
+
+    from hotstore.core.telemetry import CallMetrics
+
+    registry = CollectorRegistry()
+    CallMetrics(registry)  # the bot-side families
+    store_families = [(f.name, f.type) for f in text_string_to_metric_families(generate_latest(registry).decode())
+                      if not f.name.endswith("_created")]
+    described = [(f.name, f.type) for f in RedisStateCollector(_NoRedis(), KeyScheme("r")).describe()]  # type: ignore[arg-type]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    names = {name + ("_total" if kind == "counter" else "")
+             for name, kind in [*((n, k) for n, k, _ in every_family), *store_families, *described]}
+
+    assert len(names) >= 13
+    assert [name for name in sorted(names) if f"`{name}`" not in readme] == []
