@@ -14,11 +14,13 @@ from typing import Any
 from hotstore.core.errors import InvalidInput
 from hotstore.core.settings import Settings
 from hotstore.writebehind.runner import WriteBehind
+from workers.monitoring import METRICS_PORT, start_monitoring, stop_monitoring
 
 log = logging.getLogger("workers")
 
 SETTINGS = "hotstore_settings"
 STATE = "hotstore_state"
+MONITOR = "hotstore_monitor"  # the /metrics and /healthz server, when configured
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -30,18 +32,22 @@ async def startup(ctx: dict[str, Any]) -> None:
             "(its in-process flusher, hotstore.writebehind.flusher.InProcessFlusher, runs there)"
         )
     ctx[STATE] = WriteBehind.open(settings)
+    ctx[MONITOR] = start_monitoring(settings, ctx.get(METRICS_PORT))
     log.info("hotstore worker for namespace %r started", settings.namespace)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     """arq ``on_shutdown``: a final flush (bounded in time), then close the clients."""
     cycle: WriteBehind | None = ctx.pop(STATE, None)
+    monitor = ctx.pop(MONITOR, None)  # /healthz stays up during the final flush
     if cycle is None:
+        stop_monitoring(monitor)
         return
     try:
         await cycle.final_flush()
     finally:
         await cycle.close()
+        stop_monitoring(monitor)
 
 
 async def flush_job(ctx: dict[str, Any]) -> int:

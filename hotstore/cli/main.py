@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -74,6 +73,9 @@ _positive_int = number_arg(int, lambda value: value > 0, kind="an integer", refu
 _positive_float = number_arg(float, lambda value: value > 0, kind="a number", refusal="must be positive")
 
 
+_port = number_arg(int, lambda value: 1 <= value <= 65535, kind="a port number", refusal="port outside 1..65535")
+
+
 def _non_negative_int(raw: str) -> int:
     return 0 if raw.strip() == "0" else _positive_int(raw)
 
@@ -93,7 +95,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.commands import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run_worker(settings, burst=args.burst)
+    return run_worker(settings, burst=args.burst, metrics_port=args.metrics_port)
 
 
 def cmd_flush(args: argparse.Namespace, settings: Settings) -> int:
@@ -105,15 +107,23 @@ def cmd_flush(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from hotstore.cli.operations import status
-    from hotstore.cli.views import check_status, render_status
+    from hotstore.cli.output import dumps_json, print_renderable
+    from hotstore.cli.tables import status_view
+    from hotstore.cli.views import check_status
 
+    if args.watch and (args.json or args.check):
+        raise InvalidInput("--watch is a live view for a person: use --json or --check without it")
     _note_embedded(settings)
+    if args.watch:
+        from hotstore.cli.watch import watch_status
+
+        return watch_status(settings, max_age=args.max_age, iterations=args.iterations, interval=args.interval)
     info = status(settings)
     healthy, reason = check_status(info, max_age=args.max_age)
     if args.json:
-        print(json.dumps({**info, "healthy": healthy, "reason": reason}, default=str, indent=2, sort_keys=True))
+        print(dumps_json({**info, "healthy": healthy, "reason": reason}))
     elif not args.check or not healthy:
-        print(render_status(info))
+        print_renderable(status_view(info, healthy=healthy, reason=reason))
     if args.check:
         print(f"{'healthy' if healthy else 'UNHEALTHY'}: {reason}", file=sys.stdout if healthy else sys.stderr)
         return EXIT_OK if healthy else EXIT_FAILURE
@@ -131,7 +141,8 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_leaderboard(args: argparse.Namespace, settings: Settings) -> int:
     from hotstore.cli.views import show_leaderboard
 
-    return asyncio.run(show_leaderboard(settings, args.board, limit=args.limit, offset=args.offset))
+    return asyncio.run(show_leaderboard(settings, args.board, limit=args.limit, offset=args.offset,
+                                        as_json=args.json))
 
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
@@ -193,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
                  "Run an arq worker against REDIS_URL (a real Redis is required) until SIGTERM/SIGINT, which "
                  "run a final flush. Run several for availability: each flush tick runs on one of them.")
     worker.add_argument("--burst", action="store_true", help="run the jobs that are due, then exit")
+    worker.add_argument("--metrics-port", type=_port, default=None, metavar="PORT",
+                        help=f"serve Prometheus /metrics and /healthz on PORT (env {env.ENV_METRICS_PORT})")
     add("flush", cmd_flush, "flush every dirty user and session to SQL now, then exit")
     status = add("status", cmd_status, "show the dirty backlog, flush lag and worker metrics")
     status.add_argument("--check", action="store_true",
@@ -200,12 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--max-age", type=_positive_float, default=60.0, metavar="SECONDS",
                         help="with --check: how recent the last flush or heartbeat must be (default 60)")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.add_argument("--watch", action="store_true", help="a live view, refreshed every second (Ctrl-C ends it)")
+    status.add_argument("--iterations", type=_positive_int, default=None, help=argparse.SUPPRESS)
+    status.add_argument("--interval", type=_positive_float, default=1.0, help=argparse.SUPPRESS)
     _add_db(add, commands)
     board = add("leaderboard", cmd_leaderboard, "print a page of a leaderboard")
     board.add_argument("--board", default="global", metavar="BOARD",
                        help="global | bot[:NAME] | week[:YYYY-Www] (default global; bot alone means --bot)")
     board.add_argument("--limit", type=_positive_int, default=10, help="rows to print (1..1000, default 10)")
     board.add_argument("--offset", type=_non_negative_int, default=0, help="rows to skip (default 0)")
+    board.add_argument("--json", action="store_true", help="print as JSON")
     user = add("user", cmd_user, "show everything about one user: hot state (Redis) and durable state (SQL)")
     user.add_argument("telegram_id", type=telegram_id_arg, help="the user's Telegram id")
     user.add_argument("--json", action="store_true", help="print as JSON")

@@ -6,18 +6,18 @@ straight from SQL, so inspecting a user never changes them.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 from sqlalchemy import desc, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hotstore.cli.output import dumps_json, print_renderable
+from hotstore.cli.tables import leaderboard_view, user_view
 from hotstore.core import constants as c
 from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import board_member, session_member
@@ -57,25 +57,6 @@ def check_status(info: Mapping[str, Any], *, max_age: float, now: float | None =
     return True, f"last flush {age:.1f}s ago"
 
 
-def render_status(info: Mapping[str, Any], *, prefix: str = "") -> str:
-    """``name: value`` lines; epoch-ms times (``*_at``) as UTC with their age."""
-    lines = []
-    for name, value in sorted(info.items()):
-        if isinstance(value, Mapping):
-            lines.append(f"{prefix}{name}:")
-            lines.append(render_status(value, prefix=prefix + "  "))
-        else:
-            lines.append(f"{prefix}{name}: {_show_time(value) if name.endswith('_at') else value}")
-    return "\n".join(line for line in lines if line)
-
-
-def _show_time(value: Any) -> str:
-    if not isinstance(value, (int, float)):
-        return "never" if value is None else str(value)
-    moment = datetime.fromtimestamp(value / 1000, tz=UTC)
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC ({time.time() - value / 1000:.1f}s ago)"
-
-
 # ---------------------------------------------------------------- leaderboard
 
 
@@ -104,7 +85,7 @@ async def _redis(settings: Settings) -> Any:
         await client.aclose()
 
 
-async def show_leaderboard(settings: Settings, spec: str, *, limit: int, offset: int) -> int:
+async def show_leaderboard(settings: Settings, spec: str, *, limit: int, offset: int, as_json: bool = False) -> int:
     """Print one page of a board: rank, Telegram id, username (when the user is hot), score."""
     board = parse_board(spec, settings.bot_name)
     async with _redis(settings) as redis:
@@ -112,11 +93,14 @@ async def show_leaderboard(settings: Settings, spec: str, *, limit: int, offset:
         async with reachable():
             names = await _usernames(redis, settings, [entry.telegram_id for entry in entries])
     title = board.kind if not board.name else f"{board.kind}:{board.name}"
-    print(f"leaderboard {title} (namespace {settings.namespace}), ranks {offset + 1}–{offset + limit}:")
-    if not entries:
-        print("  (empty)")
-    for entry, name in zip(entries, names, strict=True):
-        print(f"  {entry.rank:>6}. {entry.telegram_id:>15}  {name or '':<24} {entry.score:>12}")
+    if as_json:
+        rows = [{"rank": entry.rank, "telegram_id": entry.telegram_id, "username": name, "score": entry.score}
+                for entry, name in zip(entries, names, strict=True)]
+        print(dumps_json({"board": title, "namespace": settings.namespace, "offset": offset, "entries": rows},
+                         sort_keys=False))
+    else:
+        heading = f"leaderboard {title} (namespace {settings.namespace}), ranks {offset + 1}–{offset + limit}"
+        print_renderable(leaderboard_view(heading, entries, names))
     return 0
 
 
@@ -143,9 +127,9 @@ async def show_user(settings: Settings, telegram_id: int, *, as_json: bool) -> i
     async with _redis(settings) as redis, reachable():
         hot = await hot_user(redis, settings, telegram_id, bots)
     if as_json:
-        print(json.dumps({"telegram_id": telegram_id, "hot": hot, "durable": durable}, default=str, indent=2))
+        print(dumps_json({"telegram_id": telegram_id, "hot": hot, "durable": durable}, sort_keys=False))
     else:
-        print("\n".join(_user_lines(telegram_id, hot, durable)))
+        print_renderable(user_view(telegram_id, hot, durable))
     if not hot["user"] and not durable.get("user"):
         print(f"hotstore user: no user with Telegram id {telegram_id}", file=sys.stderr)
         return 1
@@ -231,37 +215,3 @@ async def durable_user(conn: AsyncConnection, telegram_id: int) -> dict[str, Any
                          .order_by(desc(TrainingHistory.training_date)).limit(HISTORY_SHOWN))
     return {"user": dict(user), "sessions": sessions, "badges": badges, "subscriptions": subscriptions,
             "free_trainings": free, "payments": payments, "recent_trainings": history}
-
-
-def _user_lines(telegram_id: int, hot: dict[str, Any], durable: dict[str, Any]) -> Iterator[str]:
-    yield f"user {telegram_id}"
-    yield "hot (Redis):"
-    user = hot["user"]
-    if user is None:
-        yield "  not in Redis (cold: loaded from SQL on the next call)"
-    else:
-        yield (f"  xp {user['total_xp']}  level {user['level']}  trainings {user['total_trainings']}  "
-               f"score {user['total_score']}  username {user['username']!r}  version {user['version']}  "
-               f"{'DIRTY' if user['dirty'] else 'clean'}  ttl {user['ttl_s']}")
-    yield f"  global board: {_show_position(hot['global_board'])}"
-    for bot, session in hot["sessions"].items():
-        yield (f"  session {bot}: xp {session['xp']}  version {session['version']}  "
-               f"{'DIRTY' if session['dirty'] else 'clean'}  board {_show_position(session['board'])}")
-        yield f"    session_data {json.dumps(session['session_data'], default=str, sort_keys=True)}"
-        yield f"    stats_data   {json.dumps(session['stats_data'], default=str, sort_keys=True)}"
-    yield "durable (SQL):"
-    if not durable:
-        yield "  no row in users"
-        return
-    row = durable["user"]
-    yield (f"  users.id {row['id']}  xp {row['total_xp']}  level {row['level']}  trainings {row['total_trainings']}"
-           f"  version {row['version']}  registered {row['registration_date']}  last active {row['last_activity']}")
-    for section in ("sessions", "badges", "subscriptions", "free_trainings", "payments", "recent_trainings"):
-        yield f"  {section}: {len(durable[section]) or 'none'}"
-        for item in durable[section]:
-            shown = {k: v for k, v in item.items() if k not in ("session_data", "stats_data")}
-            yield "    " + "  ".join(f"{k}={v}" for k, v in shown.items())
-
-
-def _show_position(position: dict[str, int] | None) -> str:
-    return "not on the board" if position is None else f"rank {position['rank']}, score {position['score']}"

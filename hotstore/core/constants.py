@@ -46,6 +46,10 @@ METRIC_FAILURES = "failures"
 METRIC_LAST_ERROR = "last_error"
 METRIC_LAST_ERROR_AT = "last_error_at"
 METRIC_LAST_FLUSH_AT = "last_flush_at"
+METRIC_REFUSED_ROWS = "refused_rows"  # rows SQL refused (each retry of a stuck row counts again)
+METRIC_VERSION_CONFLICTS = "version_conflicts"  # SQL rows newer than Redis's (a Redis rollback), seen by the flush
+
+# Worker monitoring endpoint (workers/monitoring.py).
 
 # Write-behind workers (workers/).
 ARQ_QUEUE_PREFIX = "arq:hotstore:"  # + namespace: one queue (and one set of cron job ids) per namespace

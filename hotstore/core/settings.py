@@ -25,6 +25,9 @@ ENV_ACTIVITY_RESOLUTION = "HOTSTORE_ACTIVITY_RESOLUTION"
 ENV_ARQ_REDIS_URL = "HOTSTORE_ARQ_REDIS_URL"
 ENV_AUTOPIPELINE = "HOTSTORE_AUTOPIPELINE"  # "1": coalesce concurrent calls into pipelines
 ENV_EMBEDDED_WORKER = "HOTSTORE_EMBEDDED_WORKER"  # "0": init_db() starts no in-process flusher
+ENV_METRICS_PORT = "HOTSTORE_METRICS_PORT"  # a worker serves /metrics and /healthz on this port (unset: none)
+ENV_METRICS_HOST = "HOTSTORE_METRICS_HOST"  # the address it listens on (default: every interface)
+ENV_HEALTH_MAX_AGE = "HOTSTORE_HEALTH_MAX_AGE"  # /healthz answers 503 when the last good flush is older (s)
 
 # Defaults.
 DEFAULT_BOT_NAME = "spin_bot"  # v4's default
@@ -34,6 +37,8 @@ DEFAULT_IDLE_TTL_S = 24 * 3600
 DEFAULT_MAX_DOCUMENT_BYTES = 256 * 1024
 DEFAULT_WEEKLY_BOARD_WEEKS = 5
 DEFAULT_ACTIVITY_RESOLUTION_S = 60
+DEFAULT_METRICS_HOST = "0.0.0.0"  # a container's port is reached from outside it
+DEFAULT_HEALTH_MAX_AGE_S = 60.0  # as ``hotstore status --check --max-age``
 
 
 def normalize_database_url(url: str | None) -> str:

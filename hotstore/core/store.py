@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,6 +32,9 @@ from hotstore.core.state import LevelUp, PatchResult, SessionState, UserState, h
 from hotstore.core.validation import check_telegram_id
 from persistence.clock import now_ms
 from persistence.engine import create_engine, create_tables
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = ["UNSET", "BotStore", "HotStore", "LevelUp", "PatchResult", "SessionState", "UserState"]
 
@@ -65,20 +68,30 @@ class HotStore:
 
     @classmethod
     async def open(cls, settings: Settings | None = None, *, redis: aioredis.Redis | None = None,
-                   engine: AsyncEngine | None = None) -> HotStore:
+                   engine: AsyncEngine | None = None, metrics: CollectorRegistry | bool | None = None) -> HotStore:
         """Open a store (``settings`` None → :meth:`Settings.from_env`).
 
         A client or engine passed in is used and left open by :meth:`close`; an engine the store creates
-        itself gets the missing SQL tables created.
+        itself gets the missing SQL tables created. ``metrics`` (a ``prometheus_client.CollectorRegistry``, or
+        ``True`` for the default one) counts and times every call (:mod:`hotstore.core.telemetry`); without it
+        the calls are the plain methods.
         """
         settings = settings or Settings.from_env()
+        registry = None
+        if metrics is not None and metrics is not False:  # checked before anything is opened
+            from hotstore.core.telemetry import instrument, resolve_registry
+
+            registry = resolve_registry(metrics)
         owns_engine = engine is None
         if engine is None:
             engine = create_engine(settings.database_url)
             await create_tables(engine)
         owns_redis = redis is None
-        return cls(settings, redis if redis is not None else connect(settings), engine,
-                   owns_redis=owns_redis, owns_engine=owns_engine)
+        store = cls(settings, redis if redis is not None else connect(settings), engine,
+                    owns_redis=owns_redis, owns_engine=owns_engine)
+        if registry is not None:
+            instrument(store, registry)
+        return store
 
     async def close(self) -> None:
         """Close the client and engine this store opened (not those passed to :meth:`open`)."""

@@ -32,7 +32,9 @@ from hotstore.core.keys import KeyScheme
 from hotstore.core.scripts import COMPARE_AND_CLEAN, Scripts
 from hotstore.core.settings import Settings
 from hotstore.writebehind.entities import ENTITIES, SESSIONS, USERS, Entity, Row
-from hotstore.writebehind.metrics import now_ms
+from hotstore.writebehind.metrics import record_refused
+from hotstore.writebehind.telemetry import batch_timer
+from persistence.clock import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -182,10 +184,13 @@ async def flush_batch(
 ) -> FlushTotals:
     """Flush the oldest ``settings.flush_batch`` dirty members of ``entity``: read, upsert, compare-and-clean."""
     scripts = scripts or Scripts(redis)
-    batch = await read_dirty(redis, settings.keys, entity, settings.flush_batch, max_score)
-    rejected = await write_rows_isolating_rejects(engine, entity, batch.rows)
-    batch.exclude(rejected)
-    cleaned, kept = await compare_and_clean(redis, scripts, settings.keys, batch, settings.idle_ttl)
+    with batch_timer(entity.name) as timing:  # Prometheus: latency, rows; a raise counts as an outage
+        batch = await read_dirty(redis, settings.keys, entity, settings.flush_batch, max_score)
+        rejected = await write_rows_isolating_rejects(engine, entity, batch.rows)
+        batch.exclude(rejected)
+        cleaned, kept = await compare_and_clean(redis, scripts, settings.keys, batch, settings.idle_ttl)
+    if batch.members:
+        timing.done(rows=len(batch.rows) - len(rejected))
     return FlushTotals(
         rows=len(batch.rows) - len(rejected),
         cleaned=cleaned,
@@ -239,6 +244,7 @@ async def drain(
             _add(totals, step)
             if step.batches == 0 or step.cleaned == 0:
                 break
+    await record_refused(redis, settings.keys, totals.rejected)
     totals.remaining = sum((await dirty_counts(redis, settings.keys)).values())
     return totals
 

@@ -1,7 +1,9 @@
 """Worker metrics in the Redis hash ``keys.metrics``, read by ``hotstore status``.
 
-Counters: rows flushed, flushes, failures; plus the last error (text and time) and the time and row count
-of the last flush. All writes are best-effort: a metric never fails a flush.
+Counters: rows flushed, flushes, failures, rows SQL refused, version conflicts; plus the last error (text and
+time) and the time and row count of the last flush. All writes are best-effort: a metric never fails a flush.
+The hash holds the fleet's totals; each record_* also counts into this process's Prometheus instruments
+(:mod:`hotstore.writebehind.telemetry`).
 """
 
 from __future__ import annotations
@@ -13,19 +15,20 @@ import redis.asyncio as aioredis
 
 from hotstore.core import constants as c
 from hotstore.core.keys import KeyScheme
+from hotstore.writebehind import telemetry
 from persistence.clock import now_ms
-
-__all__ = ["now_ms", "read_metrics", "record_failure", "record_flush"]
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_TEXT = 500
-_COUNTERS = (c.METRIC_ROWS_FLUSHED, c.METRIC_FLUSHES, c.METRIC_FAILURES, c.METRIC_LAST_FLUSH_ROWS)
+_COUNTERS = (c.METRIC_ROWS_FLUSHED, c.METRIC_FLUSHES, c.METRIC_FAILURES, c.METRIC_LAST_FLUSH_ROWS,
+             c.METRIC_REFUSED_ROWS, c.METRIC_VERSION_CONFLICTS)
 _TIMES = (c.METRIC_LAST_FLUSH_AT, c.METRIC_LAST_ERROR_AT)
 
 
 async def record_flush(redis: aioredis.Redis, keys: KeyScheme, rows: int) -> None:
     """Count one flush that wrote ``rows`` rows (0 is a flush too: it proves the worker is alive)."""
+    telemetry.flush_succeeded()
     try:
         async with redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(keys.metrics, c.METRIC_ROWS_FLUSHED, rows)
@@ -46,6 +49,27 @@ async def record_failure(redis: aioredis.Redis, keys: KeyScheme, error: BaseExce
             await pipe.execute()
     except Exception as exc:  # Redis may be the thing that is down
         log.debug("could not record failure metrics: %s", exc)
+
+
+async def _increment(redis: aioredis.Redis, keys: KeyScheme, name: str, n: int) -> None:
+    try:
+        await redis.hincrby(keys.metrics, name, n)  # type: ignore[misc]  # redis-py types sync|async as a union
+    except Exception as exc:  # best-effort, as every metric
+        log.debug("could not record %s: %s", name, exc)
+
+
+async def record_refused(redis: aioredis.Redis, keys: KeyScheme, n: int) -> None:
+    """Count ``n`` rows SQL refused (they stay dirty, so a stuck row counts again at every retry)."""
+    if n > 0:
+        telemetry.count_refused(n)
+        await _increment(redis, keys, c.METRIC_REFUSED_ROWS, n)
+
+
+async def record_conflicts(redis: aioredis.Redis, keys: KeyScheme, n: int) -> None:
+    """Count ``n`` version conflicts: SQL rows newer than the Redis hash being flushed (a Redis rollback)."""
+    if n > 0:
+        telemetry.count_conflicts(n)
+        await _increment(redis, keys, c.METRIC_VERSION_CONFLICTS, n)
 
 
 async def read_metrics(redis: aioredis.Redis, keys: KeyScheme) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from hotstore.core import constants as c
 from hotstore.core.keys import KeyScheme, board_member
 from hotstore.core.scripts import REBUILD_CHUNK, REBUILD_SWAP, Scripts
 from hotstore.core.settings import Settings
+from hotstore.writebehind import telemetry
 from persistence.clock import now_ms
 from persistence.models import BotSession, User
 
@@ -76,6 +77,7 @@ async def rebuild_boards_if_lost(
             await lock.release()
         except Exception:  # the lease ran out: another worker may hold it now, which is harmless
             log.debug("rebuild lock already expired")
+    telemetry.count_rebuild()
     log.info("rebuilt %d leaderboards from SQL in %.1f s", len(report.boards), report.seconds)
     return report
 

@@ -21,6 +21,7 @@ from hotstore.core.redis_client import connect
 from hotstore.core.scripts import Scripts
 from hotstore.core.settings import Settings
 from hotstore.writebehind.backoff import Backoff
+from hotstore.writebehind.collector import read_redis_state
 from hotstore.writebehind.entities import ENTITIES
 from hotstore.writebehind.flush import FlushTotals, dirty_counts, drain
 from hotstore.writebehind.metrics import read_metrics, record_failure, record_flush
@@ -160,6 +161,7 @@ class WriteBehind:
         """Dirty counts, the age of the oldest dirty entity (seconds, ``None`` if none) and the metrics."""
         keys = self.settings.keys
         counts = await dirty_counts(self.redis, keys)
+        redis_state = await read_redis_state(self.redis, keys)
         oldest: list[float] = []
         for entity in ENTITIES:
             first = await self.redis.zrange(entity.dirty_set(keys), 0, 0, withscores=True)
@@ -170,6 +172,7 @@ class WriteBehind:
             "dirty_sessions": counts["sessions"],
             "oldest_dirty_age_s": max(0.0, (now_ms() - min(oldest)) / 1000) if oldest else None,
             "metrics": await read_metrics(self.redis, keys),
+            "redis_memory": {"used_bytes": redis_state.used_memory, "max_bytes": redis_state.maxmemory},
         }
 
 

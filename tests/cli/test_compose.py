@@ -116,3 +116,19 @@ def test_dockerfile_installs_the_package_and_runs_the_cli() -> None:
 def test_dockerignore_keeps_local_state_out_of_the_image() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".git", ".venv", "*.db", ".env"} <= ignored
+
+
+def test_workers_serve_metrics_on_an_exposed_port(services: dict[str, Any]) -> None:
+    worker = services["worker"]
+    port = worker["environment"]["HOTSTORE_METRICS_PORT"]
+    assert port.isdigit()
+    assert port in [str(exposed) for exposed in worker["expose"]]
+
+
+def test_workers_keep_the_shared_environment_next_to_the_metrics_port(services: dict[str, Any]) -> None:
+    assert {"DATABASE_URL", "REDIS_URL", "HOTSTORE_NAMESPACE"} <= set(services["worker"]["environment"])
+
+
+def test_the_worker_command_accepts_a_metrics_port() -> None:
+    args = build_parser().parse_args(["worker", "--metrics-port", "9464"])
+    assert args.metrics_port == 9464
