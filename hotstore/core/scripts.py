@@ -42,6 +42,7 @@ _FIELD_CONSTANTS = (
     "SESSION_XP",
     "SESSION_FIELD_PREFIX",
     "STATS_FIELD_PREFIX",
+    "DOCUMENT_STATE",
 )
 
 
@@ -89,7 +90,8 @@ def source(name: str, *, prelude: bool = True) -> str:
 class Scripts:
     """The hot-path scripts registered on one client; attribute names are the ``.lua`` file stems."""
 
-    NAMES = ("read_user", "touch_user", "touch_session", "save_session", "patch_session", "add_xp")
+    NAMES = ("read_user", "touch_user", "touch_session", "save_session", "patch_session", "add_xp", "doc_read",
+             "doc_write")
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from hotstore.core import constants as c
 from hotstore.core.codec import encode_document, encoded_size
 from hotstore.core.defaults import default_session, default_stats
+from hotstore.core.documents import Documents
 from hotstore.core.errors import InvalidInput, NotFound
 from hotstore.core.keys import board_member, iso_week, session_member
 from hotstore.core.levels import LevelTable
@@ -40,6 +41,12 @@ class BotStore:
     def __init__(self, store: HotStore, name: str) -> None:
         self.store = store
         self.name = name
+
+    @property
+    def documents(self) -> Documents:
+        """This bot's documents (:mod:`hotstore.core.documents`): framework state under string keys, and each
+        user's session seen as a document with a state."""
+        return Documents(self.store, self.name)
 
     def _session_loader(self, telegram_id: int, *, create: bool, profile: Profile,
                         user_index: int | None, session_index: int, create_session: bool = False) -> Any:
