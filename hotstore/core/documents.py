@@ -200,14 +200,14 @@ class Documents:
         return DocumentRef(store, keys.document(bot, key), keys.dirty_documents, document_member(bot, key), load)
 
     def session(self, telegram_id: int) -> DocumentRef:
-        """The user's session in this bot as a document: data = ``session_data``. Created on first contact, with
-        empty session and stats documents (:meth:`BotStore.get_session` would create v4's defaults instead)."""
+        """The user's session in this bot as a document: data = ``session_data``. Created on first contact, with the
+        bot's session defaults (:meth:`HotStore.set_session_defaults`; the framework integrations set empty ones)."""
         check_telegram_id(telegram_id)
         store, bot = self._store, self.bot_name
 
         async def load() -> LoadBlocks:
             loaded = await load_session(store.engine, telegram_id, bot, create=True, profile=Profile(),
-                                        new_documents=({}, {}))
+                                        new_documents=store.session_defaults(bot))
             assert loaded is not None
             return [(1, loaded[1])]
 

@@ -53,12 +53,15 @@ class BotStore:
         """The read-through loader of a script's MISS. ``create``: user and session are inserted if absent;
         ``create_session`` (with ``create=False``): only the session, and only for a user that exists."""
         async def load() -> LoadBlocks | None:
-            loaded = await load_session(self.store.engine, telegram_id, self.name, create=create, profile=profile)
+            new = self.store.session_defaults(self.name)
+            loaded = await load_session(self.store.engine, telegram_id, self.name, create=create, profile=profile,
+                                        new_documents=new)
             if loaded is None and create_session:
                 # the user must exist; the session is created for a known user (as v4 had none to create)
                 if await load_user(self.store.engine, telegram_id, create=False, profile=profile) is None:
                     return None
-                loaded = await load_session(self.store.engine, telegram_id, self.name, create=True, profile=profile)
+                loaded = await load_session(self.store.engine, telegram_id, self.name, create=True, profile=profile,
+                                            new_documents=new)
             if loaded is None:
                 return None
             user, session = loaded
