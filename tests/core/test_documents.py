@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import hotstore.core.documents
@@ -178,3 +178,44 @@ async def test_bad_input_raises_invalid_input_and_writes_nothing(store: HotStore
     assert await store.bot(BOT).documents.document("k").get_value("kept") == "x" * 1_500
     assert await redis_client.zcard(store.keys.dirty_documents) == 0
     assert await redis_client.zcard(store.keys.dirty_sessions) == 0
+
+
+DOCUMENT_CALLS: dict[str, Any] = {
+    "get": lambda ref: ref.get(),
+    "get_state": lambda ref: ref.get_state(),
+    "get_value": lambda ref: ref.get_value("a"),
+    "set_state": lambda ref: ref.set_state("S2"),
+    "set_data": lambda ref: ref.set_data({"a": 2}),
+    "update": lambda ref: ref.update({"b": 3}),
+    "patch": lambda ref: ref.patch({"c": 4}, unset=["a"], state=None),
+}
+
+
+@pytest.mark.parametrize("home", ["document", "session"])
+@pytest.mark.parametrize("call", list(DOCUMENT_CALLS))
+async def test_a_warm_document_call_is_one_round_trip_and_no_sql(store: HotStore, redis_client: aioredis.Redis,
+                                                                 monkeypatch: pytest.MonkeyPatch, home: str,
+                                                                 call: str) -> None:
+    """Invariant 5 for documents: what aiogram calls per message (get_state, get_data, update_data) costs one
+    script each once the document is in Redis."""
+    docs = store.bot(BOT).documents
+    ref = docs.document("fsm:1:1:::x") if home == "document" else docs.session(77)
+    await ref.patch({"a": 1}, state="S")
+    await DOCUMENT_CALLS[call](ref)  # scripts loaded
+    counts = {"redis": 0, "sql": 0}
+    original = redis_client.execute_command
+
+    async def counting(*args: Any, **options: Any) -> Any:
+        counts["redis"] += 1
+        return await original(*args, **options)
+
+    def count_sql(*_: Any) -> None:
+        counts["sql"] += 1
+
+    monkeypatch.setattr(redis_client, "execute_command", counting)
+    event.listen(store.engine.sync_engine, "before_cursor_execute", count_sql)
+    try:
+        await DOCUMENT_CALLS[call](ref)
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", count_sql)
+    assert counts == {"redis": 1, "sql": 0}
