@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio as aioredis
 
 pytest.importorskip("aiogram")
 
@@ -23,10 +24,16 @@ BOT_ID = 42_0001
 
 
 @pytest.fixture
-async def storage(request: pytest.FixtureRequest, hot_store: HotStore) -> AsyncIterator[HotstoreStorage]:
-    """``HotstoreStorage`` (the indirect parameter names it) on ``hot_store``: fakeredis or a real Redis."""
+def store_redis(redis_client: aioredis.Redis) -> aioredis.Redis:
+    """``store`` (tests/conftest.py) on the Redis under test: fakeredis, and a real Redis when switched on."""
+    return redis_client
+
+
+@pytest.fixture
+async def storage(request: pytest.FixtureRequest, store: HotStore) -> AsyncIterator[HotstoreStorage]:
+    """``HotstoreStorage`` (the indirect parameter names it) on ``store``: fakeredis or a real Redis."""
     assert request.param == "hotstore_storage"
-    adapter = HotstoreStorage(hot_store, bot_name="contract_bot")
+    adapter = HotstoreStorage(store, bot_name="contract_bot")
     yield adapter
     await adapter.close()
     await adapter.close()  # idempotent: several dispatchers may share one store

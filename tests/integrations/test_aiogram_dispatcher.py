@@ -19,9 +19,10 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import BaseEventIsolation, StorageKey
 from aiogram.fsm.storage.memory import DisabledEventIsolation
 from aiogram.types import Message
-from support.telegram_fakes import FakeAiogramSession, text_update
+from support.aiogram_fakes import FakeAiogramSession, text_update
 
 from hotstore import BotStore, HotStore, InvalidInput
+from hotstore.cli.demo.verify import verify
 from hotstore.integrations.aiogram import (
     HotstoreEventIsolation,
     HotstoreMiddleware,
@@ -33,6 +34,12 @@ from hotstore.writebehind.flush import drain
 BOT_IDS = {1001: "form_a", 1002: "form_b"}
 USERS = range(1, 31)
 GROUP = -100_777
+
+
+@pytest.fixture
+def store_redis(redis_client: aioredis.Redis) -> aioredis.Redis:
+    """``store`` (tests/conftest.py) on the Redis under test: fakeredis, and a real Redis when switched on."""
+    return redis_client
 
 
 class Form(StatesGroup):
@@ -83,8 +90,8 @@ def build(store: HotStore, isolation: Callable[[HotstoreStorage], BaseEventIsola
 
 
 @pytest.fixture
-async def harness(hot_store: HotStore) -> AsyncIterator[Harness]:
-    built = build(hot_store)
+async def harness(store: HotStore) -> AsyncIterator[Harness]:
+    built = build(store)
     yield built
     await built.dp.emit_shutdown()  # closes the storage, as a polling bot's shut-down does
 
@@ -114,14 +121,14 @@ async def test_concurrent_flows_of_two_bots_complete_with_each_bot_keeping_its_o
 
 
 async def test_a_private_chat_s_fsm_data_is_the_user_s_bot_session_document(harness: Harness,
-                                                                          hot_store: HotStore) -> None:
+                                                                          store: HotStore) -> None:
     await run_flows(harness, range(1, 3))
     for bot_id, bot_name in BOT_IDS.items():
-        session = await hot_store.bot(bot_name).get_session(1)
+        session = await store.bot(bot_name).get_session(1)
         assert session.session == {"name": name_of(bot_id, 1), "age": 21}
         assert session.xp == 10
         assert harness.hot_seen[bot_id] == bot_name
-    await hot_store.bot("form_a").patch_session(1, incr_session={"age": 1})
+    await store.bot("form_a").patch_session(1, incr_session={"age": 1})
     key = StorageKey(bot_id=1001, chat_id=1, user_id=1)
     assert await harness.storage.get_value(key, "age") == 22
 
@@ -141,7 +148,7 @@ async def test_hundred_concurrent_update_data_calls_on_one_key_keep_every_key(ha
         assert await harness.storage.get_data(key) == {f"k{i}": i for i in range(100)}
 
 
-async def test_state_and_data_survive_a_flush_and_a_total_redis_loss(harness: Harness, hot_store: HotStore,
+async def test_state_and_data_survive_a_flush_and_a_total_redis_loss(harness: Harness, store: HotStore,
                                                                      redis_client: aioredis.Redis,
                                                                      namespace: str) -> None:
     private = StorageKey(bot_id=1001, chat_id=5, user_id=5)
@@ -150,7 +157,7 @@ async def test_state_and_data_survive_a_flush_and_a_total_redis_loss(harness: Ha
     for key, state in ((private, "Form:age"), (group, "Form:name"), (dialog, "stack")):
         await harness.storage.set_state(key, state)
         await harness.storage.set_data(key, {"where": str(key.chat_id), "n": [1, 2]})
-    await drain(redis_client, hot_store.engine, hot_store.settings)
+    await drain(redis_client, store.engine, store.settings)
     async for key in redis_client.scan_iter(match="{" + namespace + "}*", count=1000):
         await redis_client.delete(key)  # Redis lost everything of this namespace
 
@@ -159,8 +166,19 @@ async def test_state_and_data_survive_a_flush_and_a_total_redis_loss(harness: Ha
         assert await harness.storage.get_data(key) == {"where": str(key.chat_id), "n": [1, 2]}
 
 
-async def test_a_fixed_bot_name_refuses_a_second_telegram_bot(hot_store: HotStore) -> None:
-    storage = HotstoreStorage(hot_store, bot_name="only_one")
+async def test_after_a_drain_sql_holds_exactly_the_sessions_and_documents_redis_holds(
+        harness: Harness, store: HotStore, redis_client: aioredis.Redis) -> None:
+    await run_flows(harness, range(1, 6))
+    await run_flows(harness, range(1, 6), chat_id=GROUP)
+    await harness.storage.set_state(StorageKey(bot_id=1001, chat_id=3, user_id=3), "Form:name")
+    await drain(redis_client, store.engine, store.settings)
+    verdict = await verify(store, list(range(1, 6)), list(BOT_IDS.values()))
+    assert verdict.ok, verdict.render()
+    assert (verdict.sessions, verdict.documents) == (10, 10)
+
+
+async def test_a_fixed_bot_name_refuses_a_second_telegram_bot(store: HotStore) -> None:
+    storage = HotstoreStorage(store, bot_name="only_one")
     await storage.set_state(StorageKey(bot_id=1, chat_id=3, user_id=3), "S")
     with pytest.raises(InvalidInput):
         await storage.get_state(StorageKey(bot_id=2, chat_id=3, user_id=3))
@@ -178,8 +196,8 @@ async def test_data_that_cannot_be_stored_raises_and_writes_nothing(harness: Har
     assert await harness.storage.get_state(key) is None
 
 
-async def test_event_isolation_runs_one_handler_at_a_time_per_key(hot_store: HotStore) -> None:
-    h = build(hot_store, isolation=lambda storage: storage.create_isolation(timeout=10, wait=10))
+async def test_event_isolation_runs_one_handler_at_a_time_per_key(store: HotStore) -> None:
+    h = build(store, isolation=lambda storage: storage.create_isolation(timeout=10, wait=10))
     running: dict[int, int] = {}
     overlaps: list[int] = []
 
@@ -198,8 +216,8 @@ async def test_event_isolation_runs_one_handler_at_a_time_per_key(hot_store: Hot
     await h.dp.emit_shutdown()
 
 
-async def test_an_event_lock_held_past_the_wait_raises_isolation_timeout(hot_store: HotStore) -> None:
-    isolation = HotstoreEventIsolation(hot_store, bot_name="locked", timeout=5, wait=0.2)
+async def test_an_event_lock_held_past_the_wait_raises_isolation_timeout(store: HotStore) -> None:
+    isolation = HotstoreEventIsolation(store, bot_name="locked", timeout=5, wait=0.2)
     key = StorageKey(bot_id=9, chat_id=1, user_id=1)
     async with isolation.lock(key):
         with pytest.raises(IsolationTimeout):
@@ -210,6 +228,6 @@ async def test_an_event_lock_held_past_the_wait_raises_isolation_timeout(hot_sto
 
 
 @pytest.mark.parametrize("bad", [{"timeout": 0}, {"wait": -1}, {"timeout": True}])
-def test_isolation_refuses_a_non_positive_timeout(hot_store: HotStore, bad: dict[str, Any]) -> None:
+def test_isolation_refuses_a_non_positive_timeout(store: HotStore, bad: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput):
-        HotstoreEventIsolation(hot_store, bot_name="x", **bad)
+        HotstoreEventIsolation(store, bot_name="x", **bad)

@@ -9,7 +9,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support.telegram_fakes import text_update
+import redis.asyncio as aioredis
 
 from hotstore import HotStore
 from hotstore.durable import Badges
@@ -19,21 +19,27 @@ ANSWERS = ["4", "Paris", "42"]
 _update_ids = itertools.count(1)
 
 
+@pytest.fixture
+def store_redis(redis_client: aioredis.Redis) -> aioredis.Redis:
+    """``store`` (tests/conftest.py) on the Redis under test: fakeredis, and a real Redis when switched on."""
+    return redis_client
+
+
 def example(monkeypatch: pytest.MonkeyPatch, name: str) -> ModuleType:
     monkeypatch.syspath_prepend(str(EXAMPLES))
     return importlib.import_module(name)
 
 
 async def test_the_aiogram_quiz_serves_two_bots_with_xp_badge_leaderboard_and_payment(
-        hot_store: HotStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        store: HotStore, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("aiogram")
     from aiogram import Bot
-    from support.telegram_fakes import FakeAiogramSession
+    from support.aiogram_fakes import FakeAiogramSession, text_update
 
     module = example(monkeypatch, "aiogram_quiz")
     tokens = ["7001:TEST", "7002:TEST"]
     names = module.bot_names(tokens)
-    dp = module.build_dispatcher(hot_store, names)
+    dp = module.build_dispatcher(store, names)
     api = FakeAiogramSession()
     bots = [Bot(token, session=api) for token in tokens]
 
@@ -53,16 +59,16 @@ async def test_the_aiogram_quiz_serves_two_bots_with_xp_badge_leaderboard_and_pa
         assert (await say(bot, 11, "/top")).splitlines()[0] == "1. user 11: 60 XP"
         assert "completed, 30 days" in await say(bot, 11, "/buy")
     for name in names.values():
-        assert await Badges(hot_store).has(11, "first_win", bot_name=name)
-        assert (await hot_store.bot(name).get_session(11)).xp == 60
-    assert (await hot_store.get_user(11)).total_xp == 120  # type: ignore[union-attr]
+        assert await Badges(store).has(11, "first_win", bot_name=name)
+        assert (await store.bot(name).get_session(11)).xp == 60
+    assert (await store.get_user(11)).total_xp == 120  # type: ignore[union-attr]
     await dp.emit_shutdown()
 
 
 async def test_the_ptb_quiz_plays_a_persistent_conversation_with_xp_badge_leaderboard_and_payment(
-        hot_store: HotStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        store: HotStore, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("telegram")
-    from support.telegram_fakes import ptb_request_class, ptb_text_update
+    from support.ptb_fakes import ptb_request_class, ptb_text_update
     from telegram import Update
 
     module = example(monkeypatch, "ptb_quiz")
@@ -70,7 +76,7 @@ async def test_the_ptb_quiz_plays_a_persistent_conversation_with_xp_badge_leader
 
     async def play(texts: list[str]) -> list[str]:
         request = request_class(8001)
-        app = module.build_application(hot_store, "8001:TEST", request=request, updates_request=request_class(8001))
+        app = module.build_application(store, "8001:TEST", request=request, updates_request=request_class(8001))
         async with app:
             for text in texts:
                 await app.process_update(Update.de_json(ptb_text_update(next(_update_ids), 21, text), app.bot))

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("telegram")
 
 import redis.asyncio as aioredis
-from support.telegram_fakes import ptb_request_class, ptb_text_update
+from support.ptb_fakes import ptb_request_class, ptb_text_update
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -32,6 +32,12 @@ BOT_ID = 5005
 BOT = "ptb_quiz"
 ASKING = 1
 _update_ids = itertools.count(1)
+
+
+@pytest.fixture
+def store_redis(redis_client: aioredis.Redis) -> aioredis.Redis:
+    """``store`` (tests/conftest.py) on the Redis under test: fakeredis, and a real Redis when switched on."""
+    return redis_client
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
@@ -87,27 +93,27 @@ async def lose_redis(store: HotStore, redis: aioredis.Redis, namespace: str) -> 
 
 
 @pytest.mark.parametrize("loss", ["restart", "redis_loss"])
-async def test_a_conversation_and_user_data_resume_after_a_restart(hot_store: HotStore, redis_client: aioredis.Redis,
+async def test_a_conversation_and_user_data_resume_after_a_restart(store: HotStore, redis_client: aioredis.Redis,
                                                                    namespace: str, loss: str) -> None:
-    async with running(hot_store) as (_, _, send):
+    async with running(store) as (_, _, send):
         assert (await send(7, "/start"))[-1] == "2+2?"
     if loss == "redis_loss":
-        await lose_redis(hot_store, redis_client, namespace)
+        await lose_redis(store, redis_client, namespace)
 
-    async with running(hot_store) as (app, _, send):
+    async with running(store) as (app, _, send):
         assert (await send(7, "4"))[-1] == "right"  # the conversation was still waiting for the answer
         assert app.user_data[7] == {"asked": 1, "right": 1}
         assert app.chat_data[7] == {"last": "start"}
         assert app.bot_data == {"starts": 1}
-    async with running(hot_store) as (_, _, send):
+    async with running(store) as (_, _, send):
         assert (await send(7, "4"))[-1:] == []  # the conversation ended: a bare answer starts nothing
 
 
-async def test_start_up_loads_no_user_and_each_user_arrives_with_their_first_update(hot_store: HotStore) -> None:
-    async with running(hot_store) as (_, _, send):
+async def test_start_up_loads_no_user_and_each_user_arrives_with_their_first_update(store: HotStore) -> None:
+    async with running(store) as (_, _, send):
         for user_id in range(1, 21):
             await send(user_id, "/start")
-    async with running(hot_store) as (app, _, send):
+    async with running(store) as (app, _, send):
         assert dict(app.user_data) == {}
         await send(3, "4")
         assert app.user_data[3] == {"asked": 1, "right": 1}
@@ -115,43 +121,43 @@ async def test_start_up_loads_no_user_and_each_user_arrives_with_their_first_upd
 
 
 async def test_user_data_is_the_user_s_session_document_and_hotstore_writes_survive_the_hand_over(
-        hot_store: HotStore) -> None:
-    async with running(hot_store) as (app, _, send):
+        store: HotStore) -> None:
+    async with running(store) as (app, _, send):
         await send(9, "/start")
         await app.update_persistence()
-        session = await hot_store.bot(BOT).get_session(9)
+        session = await store.bot(BOT).get_session(9)
         assert session.session == {"asked": 1}
-        await hot_store.bot(BOT).patch_session(9, session={"xp_note": "from hotstore"})
+        await store.bot(BOT).patch_session(9, session={"xp_note": "from hotstore"})
         await send(9, "4")  # refresh brings xp_note in; the hand-over writes only what PTB changed
         assert app.user_data[9] == {"asked": 1, "right": 1, "xp_note": "from hotstore"}
-    assert (await hot_store.bot(BOT).get_session(9)).session == {"asked": 1, "right": 1, "xp_note": "from hotstore"}
+    assert (await store.bot(BOT).get_session(9)).session == {"asked": 1, "right": 1, "xp_note": "from hotstore"}
 
 
-async def test_dropped_user_data_is_gone_after_a_restart(hot_store: HotStore) -> None:
-    async with running(hot_store) as (app, _, send):
+async def test_dropped_user_data_is_gone_after_a_restart(store: HotStore) -> None:
+    async with running(store) as (app, _, send):
         await send(4, "/start")
         await app.update_persistence()
         app.drop_user_data(4)
-    async with running(hot_store) as (app, _, send):
+    async with running(store) as (app, _, send):
         await send(4, "4")
         assert app.user_data[4] == {"right": 1}
 
 
-async def test_callback_data_round_trips_and_an_empty_store_has_none(hot_store: HotStore) -> None:
-    persistence = HotstorePersistence(hot_store, bot_name=BOT)
+async def test_callback_data_round_trips_and_an_empty_store_has_none(store: HotStore) -> None:
+    persistence = HotstorePersistence(store, bot_name=BOT)
     assert await persistence.get_callback_data() is None
     data = ([("kb-1", 1700000000.5, {"btn": {"choice": 2}})], {"query-1": "kb-1"})
     await persistence.update_callback_data(data)
-    assert await HotstorePersistence(hot_store, bot_name=BOT).get_callback_data() == data
+    assert await HotstorePersistence(store, bot_name=BOT).get_callback_data() == data
 
 
-async def test_data_that_is_not_json_like_raises_and_writes_nothing(hot_store: HotStore) -> None:
-    persistence = HotstorePersistence(hot_store, bot_name=BOT)
+async def test_data_that_is_not_json_like_raises_and_writes_nothing(store: HotStore) -> None:
+    persistence = HotstorePersistence(store, bot_name=BOT)
     with pytest.raises(InvalidInput):
         await persistence.update_user_data(5, {1: "an int key"})  # type: ignore[dict-item]
     with pytest.raises(InvalidInput):
         await persistence.update_conversation("quiz", (5, 5), object())
     with pytest.raises(InvalidInput):
-        HotstorePersistence(hot_store, bot_name="no spaces")
-    assert (await hot_store.bot(BOT).documents.session(5).get()).data == {}
+        HotstorePersistence(store, bot_name="no spaces")
+    assert (await store.bot(BOT).documents.session(5).get()).data == {}
     assert await persistence.get_conversations("quiz") == {}
