@@ -69,7 +69,7 @@ class BotNames:
     def __init__(self, store: HotStore, bot_name: BotNameArg) -> None:
         self._store = store
         if isinstance(bot_name, str):
-            check_bot_name(bot_name)
+            store.set_session_defaults(bot_name, {})  # checks the name too
         elif not callable(bot_name):
             raise InvalidInput(f"bot_name must be a hotstore bot name or a callable from bot id to name: {bot_name!r}")
         self._spec = bot_name
@@ -80,7 +80,10 @@ class BotNames:
         name = self._names.get(bot_id)
         if name is not None:
             return name
-        name = check_bot_name(self._spec if isinstance(self._spec, str) else self._spec(bot_id))
+        try:
+            name = check_bot_name(self._spec if isinstance(self._spec, str) else self._spec(bot_id))
+        except LookupError as exc:  # e.g. a dict's __getitem__: a bot nobody gave a name
+            raise InvalidInput(f"no hotstore bot name for Telegram bot {bot_id}: {exc!r}") from exc
         owner = self._owners.setdefault(name, bot_id)
         if owner != bot_id:
             raise InvalidInput(f"Telegram bots {owner} and {bot_id} both map to hotstore bot {name!r}: their state "

@@ -13,7 +13,7 @@ Where the data lives (every piece a hotstore write-behind entity: one Lua script
 - ``chat_data``: the bot document ``ptb:chat:<chat id>``; ``bot_data``: ``ptb:bot``; callback data:
   ``ptb:callback``;
 - a persistent ConversationHandler's state per key: the state of the bot document
-  ``ptb:conv:<name>:<key as JSON>``.
+  ``ptb:conv:<name, %-quoted>:<key as JSON>``.
 
 Data is loaded lazily: ``get_user_data``/``get_chat_data`` return nothing at start-up and ``refresh_*`` (run before
 every handler) loads what the update needs. PTB hands data over in ``update_*`` (every ``update_interval`` seconds
@@ -29,6 +29,7 @@ import copy
 import json
 from collections.abc import Callable, MutableMapping
 from typing import Any
+from urllib.parse import quote
 
 from telegram.ext import BasePersistence, PersistenceInput
 
@@ -54,9 +55,10 @@ def chat_key(chat_id: int) -> str:
 
 
 def conversation_prefix(name: str) -> str:
+    """``ptb:conv:<name, %-quoted>:``: no name's prefix is another's (a name cannot hold a bare ':')."""
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"a conversation name must be a non-empty str: {name!r}")
-    return f"ptb:conv:{name}:"
+    return f"ptb:conv:{quote(name, safe='')}:"
 
 
 def _json(value: object, what: str) -> str:

@@ -184,6 +184,11 @@ async def test_a_fixed_bot_name_refuses_a_second_telegram_bot(store: HotStore) -
         await storage.get_state(StorageKey(bot_id=2, chat_id=3, user_id=3))
 
 
+async def test_a_bot_the_name_callable_does_not_know_raises_invalid_input(harness: Harness) -> None:
+    with pytest.raises(InvalidInput):
+        await harness.storage.get_state(StorageKey(bot_id=4242, chat_id=3, user_id=3))
+
+
 async def test_data_that_cannot_be_stored_raises_and_writes_nothing(harness: Harness) -> None:
     key = StorageKey(bot_id=1001, chat_id=GROUP, user_id=3)
     await harness.storage.set_data(key, {"kept": 1})
@@ -231,3 +236,17 @@ async def test_an_event_lock_held_past_the_wait_raises_isolation_timeout(store: 
 def test_isolation_refuses_a_non_positive_timeout(store: HotStore, bad: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput):
         HotstoreEventIsolation(store, bot_name="x", **bad)
+
+
+async def test_close_store_closes_the_store_once_however_often_dispatchers_close(
+        store: HotStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[int] = []
+
+    async def close() -> None:
+        closed.append(1)
+
+    monkeypatch.setattr(store, "close", close)
+    storage = HotstoreStorage(store, bot_name="closing", close_store=True)
+    for dp in (Dispatcher(storage=storage), Dispatcher(storage=storage)):
+        await dp.emit_shutdown()
+    assert closed == [1]

@@ -161,3 +161,12 @@ async def test_data_that_is_not_json_like_raises_and_writes_nothing(store: HotSt
         HotstorePersistence(store, bot_name="no spaces")
     assert (await store.bot(BOT).documents.session(5).get()).data == {}
     assert await persistence.get_conversations("quiz") == {}
+
+
+async def test_conversations_whose_names_share_a_prefix_stay_apart(store: HotStore) -> None:
+    persistence = HotstorePersistence(store, bot_name=BOT)
+    await persistence.update_conversation("a", (1, 1), 1)
+    await persistence.update_conversation("a:b", (2, 2), "two")
+    await persistence.update_conversation("a:b", (3, "inline"), [3])
+    assert await persistence.get_conversations("a") == {(1, 1): 1}
+    assert await persistence.get_conversations("a:b") == {(2, 2): "two", (3, "inline"): [3]}
