@@ -29,7 +29,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any, Final
 
 from hotstore.core import constants as c
-from hotstore.core.codec import decode_value, encode_document, encoded_size
+from hotstore.core.codec import decode_documents, decode_value, encode_document, encoded_size
 from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import check_document_key, document_member, session_member
 from hotstore.core.loader import LoadBlocks, Profile, load_document, load_session, read_document_states
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["KEEP", "Document", "DocumentRef", "Documents"]
 
 _PREFIX: Final = c.SESSION_FIELD_PREFIX
-_PREFIX_LENGTH: Final = len(_PREFIX)
 _KEEP_STATE, _CLEAR_STATE = "-", "x"
 _KEEP_DATA, _REPLACE_DATA, _MERGE_DATA = "-", "r", "m"
 _SCAN_COUNT = 1000
@@ -72,7 +71,7 @@ def _text(raw: bytes | str | None) -> str | None:
 
 def _data(flat: list[bytes]) -> dict[str, Any]:
     """``[b's:a', b'i1', …]`` (the data fields of a script reply) → ``{'a': 1, …}``."""
-    return {flat[i].decode()[_PREFIX_LENGTH:]: decode_value(flat[i + 1]) for i in range(0, len(flat), 2)}
+    return decode_documents(dict(zip(flat[::2], flat[1::2], strict=True)))[0]
 
 
 def _state_op(state: object) -> str:
