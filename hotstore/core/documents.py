@@ -145,8 +145,8 @@ class DocumentRef:
     async def update(self, data: Mapping[str, Any] | None = None, *, unset: Iterable[str] = ()) -> dict[str, Any]:
         """Set the top-level keys of ``data`` and delete those of ``unset``, atomically (concurrent updates of
         other keys are all kept); returns the whole data after the change."""
-        reply = await self._write(_KEEP_STATE, _MERGE_DATA, self._fields(data or {}), _names("unset", unset),
-                                  reply=True)
+        sets, deletes = self._merge(data, unset)
+        reply = await self._write(_KEEP_STATE, _MERGE_DATA, sets, deletes, reply=True)
         return _data(reply[2])
 
     async def patch(self, data: Mapping[str, Any] | None = None, *, unset: Iterable[str] = (),
@@ -154,12 +154,19 @@ class DocumentRef:
         """:meth:`update` without reading the data back, optionally setting the state in the same step;
         returns the document's version."""
         state_op = _KEEP_STATE if state is KEEP else _state_op(state)
-        reply = await self._write(state_op, _MERGE_DATA, self._fields(data or {}), _names("unset", unset),
-                                  reply=False)
+        sets, deletes = self._merge(data, unset)
+        reply = await self._write(state_op, _MERGE_DATA, sets, deletes, reply=False)
         return int(reply[1])
 
     def _fields(self, data: object) -> dict[str, bytes]:
         return encode_document(_PREFIX, check_document("data", data))
+
+    def _merge(self, data: Mapping[str, Any] | None, unset: Iterable[str]) -> tuple[dict[str, bytes], list[str]]:
+        sets, deletes = self._fields({} if data is None else data), _names("unset", unset)
+        both = set(sets) & set(deletes)
+        if both:
+            raise InvalidInput(f"a key may be set or deleted, not both: {sorted(name[2:] for name in both)}")
+        return sets, deletes
 
     async def _read(self, args: list[Any]) -> list[Any]:
         reply = await self._store.run_script("doc_read", [self._key], args, self._load)

@@ -165,6 +165,7 @@ async def test_every_document_key_carries_the_namespace_hash_tag(store: HotStore
     lambda docs: docs.document("k").set_data(["not", "a", "dict"]),
     lambda docs: docs.document("k").update({"big": "x" * 3_000}),
     lambda docs: docs.document("k").update({"a": 1}, unset="a"),
+    lambda docs: docs.document("k").patch({"kept": 1}, unset=["kept"]),
     lambda docs: docs.document("k").get_value(5),
     lambda docs: docs.session(True).get(),
     lambda docs: docs.states(None),
