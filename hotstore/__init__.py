@@ -46,6 +46,7 @@ from hotstore.durable import (
     TrainingRecorded,
     delete_user,
 )
+from hotstore.writebehind.flusher import InProcessFlusher
 
 try:
     __version__ = version("hotstore")
@@ -65,6 +66,7 @@ __all__ = [
     "Entry",
     "HotStore",
     "HotstoreError",
+    "InProcessFlusher",
     "InsufficientAccess",
     "InvalidInput",
     "InvalidTransition",

@@ -9,6 +9,7 @@ from persistence.engine import close_db, create_engine, database_url, get_engine
 from persistence.enums import FreeTrainingSource, PaymentStatus, PromocodeType, SubscriptionType
 from persistence.models import (
     Base,
+    BotDocument,
     BotSession,
     FreeTraining,
     Payment,
@@ -22,6 +23,7 @@ from persistence.models import (
 
 __all__ = [
     "Base",
+    "BotDocument",
     "BotSession",
     "FreeTraining",
     "FreeTrainingSource",

@@ -5,8 +5,8 @@ developers running ``alembic -c persistence/alembic.ini revision --autogenerate`
 
 A database without Alembic's ``alembic_version`` table but with a ``users`` table was made by ``create_all``:
 by the v4 module (no ``users.version`` column, stamped at ``0001_v4_baseline`` and upgraded from there) or by
-hotstore's own ``init_db`` (stamped at head, or at ``0002_hotstore`` if it predates ``users.training_marks``,
-then upgraded). docs/migrations.md has the details.
+hotstore's own ``init_db`` (stamped at head, or at ``0002_hotstore`` if it predates ``users.training_marks``, or
+at ``0003_training_marks`` if it predates ``bot_documents``, then upgraded). docs/migrations.md has the details.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from persistence.models import Base
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 V4_BASELINE = "0001_v4_baseline"
 HOTSTORE_BASELINE = "0002_hotstore"  # the schema create_all made before users.training_marks (0003)
+TRAINING_MARKS = "0003_training_marks"  # … and before bot_documents and bot_sessions.fsm_state (0004)
 # Tables v4 created that hotstore leaves alone (docs/migrations.md); autogenerate must not drop them.
 LEGACY_TABLES = frozenset({"training_users"})
 
@@ -65,7 +66,10 @@ def unversioned_baseline(connection: Connection) -> str | None:
     columns = {column["name"] for column in inspector.get_columns("users")}
     if "version" not in columns:
         return V4_BASELINE
-    return "head" if "training_marks" in columns else HOTSTORE_BASELINE
+    if "training_marks" not in columns:
+        return HOTSTORE_BASELINE
+    session_columns = {column["name"] for column in inspector.get_columns("bot_sessions")}
+    return "head" if "fsm_state" in session_columns and "bot_documents" in tables else TRAINING_MARKS
 
 
 def head_revision() -> str:

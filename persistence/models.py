@@ -159,12 +159,34 @@ class BotSession(Base):
     session_data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, server_default=text("'{}'"))
     stats_data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, server_default=text("'{}'"))
     xp: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    # A state label beside session_data, e.g. aiogram's FSM state of the user's private chat (NULL: none).
+    fsm_state: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"session": self.session_data, "stats": self.stats_data}
+
+
+class BotDocument(Base):
+    """One bot's document under a string key: a state label and a JSON document, hot in Redis and written behind.
+
+    Framework state that is not a user's own session lives here: aiogram FSM keys of groups, topics, business
+    connections and other destinies; python-telegram-bot's chat_data, bot_data, conversations and callback data.
+    """
+
+    __tablename__ = "bot_documents"
+    __table_args__ = (UniqueConstraint("bot_name", "doc_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    bot_name: Mapped[str] = mapped_column(String(50), nullable=False)
+    doc_key: Mapped[str] = mapped_column(String(512), nullable=False)
+    state: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, server_default=text("'{}'"))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
 
 
 class Subscription(Base):

@@ -52,6 +52,7 @@ def status_view(info: Mapping[str, Any], *, healthy: bool, reason: str, now: flo
     table.add_column("value", overflow="fold")
     table.add_row("dirty users", cell(info.get("dirty_users")))
     table.add_row("dirty sessions", cell(info.get("dirty_sessions")))
+    table.add_row("dirty bot documents", cell(info.get("dirty_documents")))
     oldest = info.get("oldest_dirty_age_s")
     table.add_row("oldest dirty", cell("nothing dirty" if oldest is None else ago(oldest)))
     table.add_section()

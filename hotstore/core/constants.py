@@ -39,6 +39,14 @@ SESSION_XP = "xp"  # XP earned in this bot (bot_sessions.xp; the bot board's sco
 SESSION_FIELD_PREFIX = "s:"  # s:<key> holds session_data[key]
 STATS_FIELD_PREFIX = "t:"  # t:<key> holds stats_data[key]
 
+# Documents (hotstore.core.documents): a per-bot hash keyed by a string, or a user's session in one bot. The data
+# is one SESSION_FIELD_PREFIX field per top-level key (in a session: session_data itself); the state is one field.
+DOCUMENT_STATE = "st"  # a label such as aiogram's FSM state (bot_documents.state, bot_sessions.fsm_state)
+DOCUMENT_CREATED_MS = SESSION_CREATED_MS
+DOCUMENT_UPDATED_MS = SESSION_UPDATED_MS
+MAX_DOCUMENT_KEY_LENGTH = 512  # bot_documents.doc_key
+MAX_STATE_LENGTH = 1024
+
 # Worker metrics hash fields.
 METRIC_ROWS_FLUSHED = "rows_flushed"
 METRIC_FLUSHES = "flushes"
@@ -68,6 +76,8 @@ SWEEP_SCAN_COUNT = 1_000
 SWEEP_JOB_TIMEOUT_S = 600
 WORKER_HEALTH_CHECK_INTERVAL_S = 15
 METRIC_LAST_FLUSH_ROWS = "last_flush_rows"
+EVENT_LOCK_TIMEOUT_S = 60.0  # hotstore.integrations.aiogram: a lock held longer than this expires by itself
+EVENT_LOCK_WAIT_S = 60.0  # … and a handler waits at most this long for it
 
 # Training history applied to the hot counters (hotstore/scripts/record_training.lua); both marks are flushed to
 # and loaded from users.training_marks with the counters (hotstore.core.codec.training_marks_from_hash/_to_hash).

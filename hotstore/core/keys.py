@@ -8,6 +8,8 @@ the dirty sets and the leaderboards at once and still run unchanged on Redis Clu
     {hs}:s:<bot>:<telegram_id>         HASH  one bot's session and stats of one user
     {hs}:dirty:u                       ZSET  telegram ids of dirty users, score = ms when first dirty
     {hs}:dirty:s                       ZSET  "<bot>:<telegram_id>" of dirty sessions, same scores
+    {hs}:d:<bot>:<key>                 HASH  one bot's document under a string key (hotstore.core.documents)
+    {hs}:dirty:d                       ZSET  "<bot>:<key>" of dirty documents, same scores
     {hs}:lb:g                          ZSET  global board (total XP)
     {hs}:lb:b:<bot>                    ZSET  XP earned in one bot
     {hs}:lb:w:<YYYY>-W<ww>             ZSET  XP earned in one ISO week (all bots); expires
@@ -15,6 +17,7 @@ the dirty sets and the leaderboards at once and still run unchanged on Redis Clu
     {hs}:lock:flush                    STRING  short lease: one flusher per namespace at a time (workers)
     {hs}:lock:rebuild                  STRING  lease of a leaderboard rebuild (workers)
     {hs}:meta:boards_built             STRING  present once the boards were rebuilt from SQL (workers)
+    {hs}:lock:ev:<bot>:<key>           STRING  a per-key event lock (hotstore.integrations.aiogram isolation)
     {hs}:tmp:lb:<token>                ZSET  a board being rebuilt, renamed over the live one when complete
 
 Board members are ``board_member(telegram_id)``: equal scores then order by Telegram id, ascending.
@@ -26,7 +29,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from hotstore.core.constants import BOT_NAME_PATTERN, INT64_MAX, NAMESPACE_PATTERN
+from hotstore.core.constants import BOT_NAME_PATTERN, INT64_MAX, MAX_DOCUMENT_KEY_LENGTH, NAMESPACE_PATTERN
 from hotstore.core.errors import InvalidInput
 
 DEFAULT_NAMESPACE = "hs"  # the hash tag {hs} of every key when no namespace is configured
@@ -85,6 +88,16 @@ class KeyScheme:
     def dirty_sessions(self) -> str:
         return f"{self.tag}:dirty:s"
 
+    def document(self, bot_name: str, key: str) -> str:
+        return f"{self.tag}:d:{bot_name}:{key}"
+
+    @property
+    def dirty_documents(self) -> str:
+        return f"{self.tag}:dirty:d"
+
+    def event_lock(self, bot_name: str, key: str) -> str:
+        return f"{self.tag}:lock:ev:{bot_name}:{key}"
+
     @property
     def global_board(self) -> str:
         return f"{self.tag}:lb:g"
@@ -123,6 +136,10 @@ class KeyScheme:
         return f"{self.tag}:s:*"
 
     @property
+    def document_pattern(self) -> str:
+        return f"{self.tag}:d:*"
+
+    @property
     def board_pattern(self) -> str:
         return f"{self.tag}:lb:*"
 
@@ -136,6 +153,25 @@ def parse_session_member(member: str | bytes) -> tuple[str, int]:
     text = member.decode() if isinstance(member, bytes) else member
     bot_name, _, telegram_id = text.rpartition(":")
     return bot_name, int(telegram_id)
+
+
+def document_member(bot_name: str, key: str) -> str:
+    """Member of the dirty-documents set: ``<bot>:<key>`` (the key may hold ':', the bot name cannot)."""
+    return f"{bot_name}:{key}"
+
+
+def parse_document_member(member: str | bytes) -> tuple[str, str]:
+    text = member.decode() if isinstance(member, bytes) else member
+    bot_name, _, key = text.partition(":")
+    return bot_name, key
+
+
+def check_document_key(key: object) -> str:
+    """Return ``key`` if it can name a document: a ``str`` of 1–512 characters without NUL."""
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_DOCUMENT_KEY_LENGTH or "\x00" in key:
+        raise InvalidInput(f"document key must be a str of 1-{MAX_DOCUMENT_KEY_LENGTH} characters without NUL: "
+                           f"{str(key)[:60]!r}")
+    return key
 
 
 def check_bot_name(bot_name: object) -> str:

@@ -1,4 +1,4 @@
-"""Read-through: load a user and a bot session from SQL, creating the rows if asked (docs/design.md).
+"""Read-through: load a user, a bot session or a bot document from SQL, creating rows if asked (docs/design.md).
 
 One SQL transaction inserts what is absent (``INSERT … ON CONFLICT DO NOTHING``, race-free) and selects
 the rows; the result is returned as hash fields that a hot-path script writes into Redis only where the
@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -20,7 +21,7 @@ from hotstore.core import constants as c
 from hotstore.core.codec import encode_document, training_marks_to_hash
 from hotstore.core.defaults import default_session, default_stats
 from hotstore.core.errors import StoreUnavailable
-from persistence.models import BotSession, User
+from persistence.models import BotDocument, BotSession, User
 from persistence.upsert import ensure_user_id, insert_for
 
 HashFields = dict[str, bytes | str]
@@ -75,8 +76,26 @@ def session_fields(row: BotSession) -> HashFields:
         c.SESSION_UPDATED_MS: _ms(row.updated_at),
         c.VERSION: str(row.version),
     }
+    if row.fsm_state is not None:
+        fields[c.DOCUMENT_STATE] = row.fsm_state
     fields.update(encode_document(c.SESSION_FIELD_PREFIX, row.session_data or {}))
     fields.update(encode_document(c.STATS_FIELD_PREFIX, row.stats_data or {}))
+    return fields
+
+
+def document_fields(row: BotDocument | None) -> HashFields:
+    """A ``bot_documents`` row as document-hash fields; no row gives an empty document at version 0 (written to
+    Redis like a loaded one, so a document that exists nowhere costs one SQL read per idle TTL, not per call)."""
+    if row is None:
+        return {c.VERSION: "0"}
+    fields: HashFields = {
+        c.DOCUMENT_CREATED_MS: _ms(row.created_at),
+        c.DOCUMENT_UPDATED_MS: _ms(row.updated_at),
+        c.VERSION: str(row.version),
+    }
+    if row.state is not None:
+        fields[c.DOCUMENT_STATE] = row.state
+    fields.update(encode_document(c.SESSION_FIELD_PREFIX, row.data or {}))
     return fields
 
 
@@ -111,15 +130,18 @@ async def load_user(engine: AsyncEngine, telegram_id: int, *, create: bool, prof
 
 
 async def load_session(
-    engine: AsyncEngine, telegram_id: int, bot_name: str, *, create: bool, profile: Profile
+    engine: AsyncEngine, telegram_id: int, bot_name: str, *, create: bool, profile: Profile,
+    new_documents: tuple[dict[str, Any], dict[str, Any]] | None = None,
 ) -> tuple[HashFields, HashFields] | None:
     """``(user fields, session fields)`` from SQL; with ``create``, absent rows are inserted first
-    (a new session gets v4's default documents). None if either row is absent and not created."""
+    (a new session gets ``new_documents`` as (session_data, stats_data), by default v4's default documents).
+    None if either row is absent and not created."""
+    session_data, stats_data = new_documents if new_documents is not None else (default_session(), default_stats())
     async with _transaction(engine) as conn:
         if create:
             user_id = await _ensure_user(conn, telegram_id, profile)
             insert = insert_for(conn.dialect.name, BotSession).values(
-                user_id=user_id, bot_name=bot_name, session_data=default_session(), stats_data=default_stats()
+                user_id=user_id, bot_name=bot_name, session_data=session_data, stats_data=stats_data
             )
             await conn.execute(insert.on_conflict_do_nothing(index_elements=["user_id", "bot_name"]))
         user = await _user_row(conn, telegram_id)
@@ -130,3 +152,20 @@ async def load_session(
     if row is None:
         return None
     return user_fields(user), session_fields(BotSession(**row))
+
+
+async def load_document(engine: AsyncEngine, bot_name: str, key: str) -> HashFields:
+    """A bot document's hash fields from SQL (:func:`document_fields`: an empty one if it has no row yet)."""
+    query = select(BotDocument.__table__).where(BotDocument.bot_name == bot_name, BotDocument.doc_key == key)
+    async with _transaction(engine) as conn:
+        row = (await conn.execute(query)).mappings().one_or_none()
+    return document_fields(BotDocument(**row) if row is not None else None)
+
+
+async def read_document_states(engine: AsyncEngine, bot_name: str, prefix: str) -> dict[str, tuple[str | None, int]]:
+    """``{doc_key: (state, version)}`` of a bot's document rows whose key starts with ``prefix``."""
+    query = select(BotDocument.doc_key, BotDocument.state, BotDocument.version).where(
+        BotDocument.bot_name == bot_name, BotDocument.doc_key.startswith(prefix, autoescape=True))
+    async with _transaction(engine) as conn:
+        rows = (await conn.execute(query)).all()
+    return {str(key): (state, int(version)) for key, state, version in rows}

@@ -15,6 +15,7 @@ from hotstore.core import constants as c
 from hotstore.core import scripts
 from hotstore.core.codec import encode_document, encoded_size
 from hotstore.core.defaults import default_session, default_stats
+from hotstore.core.documents import Documents
 from hotstore.core.errors import InvalidInput, NotFound
 from hotstore.core.keys import board_member, iso_week, session_member
 from hotstore.core.levels import LevelTable
@@ -42,17 +43,26 @@ class BotStore:
         self.store = store
         self.name = name
 
+    @property
+    def documents(self) -> Documents:
+        """This bot's documents (:mod:`hotstore.core.documents`): framework state under string keys, and each
+        user's session seen as a document with a state."""
+        return Documents(self.store, self.name)
+
     def _session_loader(self, telegram_id: int, *, create: bool, profile: Profile,
                         user_index: int | None, session_index: int, create_session: bool = False) -> Any:
         """The read-through loader of a script's MISS. ``create``: user and session are inserted if absent;
         ``create_session`` (with ``create=False``): only the session, and only for a user that exists."""
         async def load() -> LoadBlocks | None:
-            loaded = await load_session(self.store.engine, telegram_id, self.name, create=create, profile=profile)
+            new = self.store.session_defaults(self.name)
+            loaded = await load_session(self.store.engine, telegram_id, self.name, create=create, profile=profile,
+                                        new_documents=new)
             if loaded is None and create_session:
                 # the user must exist; the session is created for a known user (as v4 had none to create)
                 if await load_user(self.store.engine, telegram_id, create=False, profile=profile) is None:
                     return None
-                loaded = await load_session(self.store.engine, telegram_id, self.name, create=True, profile=profile)
+                loaded = await load_session(self.store.engine, telegram_id, self.name, create=True, profile=profile,
+                                            new_documents=new)
             if loaded is None:
                 return None
             user, session = loaded

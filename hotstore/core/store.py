@@ -12,13 +12,15 @@ trips plus one SQL transaction (docs/design.md, "Read-through")::
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import copy
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hotstore.core.defaults import default_session, default_stats
 from hotstore.core.errors import HotstoreError
 from hotstore.core.keys import KeyScheme, check_bot_name
 from hotstore.core.leaderboard import Leaderboards
@@ -29,7 +31,7 @@ from hotstore.core.scripts import READ_USER, TOUCH_USER, Lua, Scripts
 from hotstore.core.sessions import BotStore
 from hotstore.core.settings import Settings
 from hotstore.core.state import LevelUp, PatchResult, SessionState, UserState, hash_fields
-from hotstore.core.validation import check_telegram_id
+from hotstore.core.validation import check_document, check_telegram_id
 from persistence.clock import now_ms
 from persistence.engine import create_engine, create_tables
 
@@ -65,6 +67,7 @@ class HotStore:
         self.leaderboards = Leaderboards(redis, self.keys, self.scripts)
         self._owns_redis = owns_redis
         self._owns_engine = owns_engine
+        self._session_defaults: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     @classmethod
     async def open(cls, settings: Settings | None = None, *, redis: aioredis.Redis | None = None,
@@ -106,6 +109,22 @@ class HotStore:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.close()
+
+    def set_session_defaults(self, bot_name: str, session_data: Mapping[str, Any],
+                             stats_data: Mapping[str, Any] | None = None) -> None:
+        """The documents a session of ``bot_name`` starts with when this store creates it (first contact), instead of
+        v4's defaults; ``stats_data`` None → ``{}``. The framework integrations set ``{}`` for their bots, so
+        the framework's data and the session are one document from the start."""
+        check_bot_name(bot_name)
+        self._session_defaults[bot_name] = (check_document("session_data", session_data),
+                                            check_document("stats_data", stats_data or {}))
+
+    def session_defaults(self, bot_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Fresh copies of the documents a new session of ``bot_name`` gets (v4's defaults unless set)."""
+        chosen = self._session_defaults.get(bot_name)
+        if chosen is None:
+            return default_session(), default_stats()
+        return copy.deepcopy(chosen[0]), copy.deepcopy(chosen[1])
 
     def bot(self, bot_name: str | None = None) -> BotStore:
         """The handle of one bot (``None`` → ``settings.bot_name``)."""

@@ -1,7 +1,8 @@
 """How each write-behind entity maps from its Redis hash to its SQL row.
 
-Two entities are flushed: users (``users``, conflict key ``telegram_id``) and bot sessions
-(``bot_sessions``, conflict key ``(user_id, bot_name)``). Each knows its dirty set, its hash key, how to
+Three entities are flushed: users (``users``, conflict key ``telegram_id``), bot sessions
+(``bot_sessions``, conflict key ``(user_id, bot_name)``) and bot documents (``bot_documents``, conflict key
+``(bot_name, doc_key)``). Each knows its dirty set, its hash key, how to
 turn a hash into a row, and the version-guarded upsert that writes a batch of rows.
 """
 
@@ -16,8 +17,8 @@ from sqlalchemy import Table
 
 from hotstore.core import constants as c
 from hotstore.core.codec import decode_documents, training_marks_from_hash
-from hotstore.core.keys import KeyScheme, parse_session_member
-from persistence.models import BotSession, User
+from hotstore.core.keys import KeyScheme, parse_document_member, parse_session_member
+from persistence.models import BotDocument, BotSession, User
 from persistence.upsert import insert_for
 
 Fields = Mapping[Any, bytes]  # HGETALL reply: bytes field names
@@ -74,8 +75,26 @@ def session_row(member: str, fields: Fields) -> Row | None:
         "session_data": session_data,
         "stats_data": stats_data,
         "xp": _int(fields, c.SESSION_XP, 0),
+        "fsm_state": _text(fields, c.DOCUMENT_STATE),
         "created_at": _time(fields, c.SESSION_CREATED_MS),
         "updated_at": _time(fields, c.SESSION_UPDATED_MS),
+        "version": _int(fields, c.VERSION, 0),
+    }
+
+
+def document_row(member: str, fields: Fields) -> Row | None:
+    """The ``bot_documents`` row of a document hash (``None`` without a version)."""
+    if c.VERSION.encode() not in fields:
+        return None
+    bot_name, key = parse_document_member(member)
+    data, _ = decode_documents(fields)  # a document's data is its session-prefixed fields
+    return {
+        "bot_name": bot_name,
+        "doc_key": key,
+        "state": _text(fields, c.DOCUMENT_STATE),
+        "data": data,
+        "created_at": _time(fields, c.DOCUMENT_CREATED_MS),
+        "updated_at": _time(fields, c.DOCUMENT_UPDATED_MS),
         "version": _int(fields, c.VERSION, 0),
     }
 
@@ -139,12 +158,27 @@ SESSIONS = Entity(
     name="sessions",
     table=BotSession.__table__,  # type: ignore[arg-type]
     conflict=("user_id", "bot_name"),
-    updated=("session_data", "stats_data", "xp", "updated_at", "version"),
+    updated=("session_data", "stats_data", "xp", "fsm_state", "updated_at", "version"),
     dirty_set=lambda keys: keys.dirty_sessions,
     hash_key=_session_key,
     to_row=session_row,
 )
 
-ENTITIES = (USERS, SESSIONS)  # users first: a session row references its user's row
+def _document_key(keys: KeyScheme, member: str) -> str:
+    bot_name, key = parse_document_member(member)
+    return keys.document(bot_name, key)
 
-__all__ = ["ENTITIES", "SESSIONS", "USERS", "Entity"]
+
+DOCUMENTS = Entity(
+    name="documents",
+    table=BotDocument.__table__,  # type: ignore[arg-type]
+    conflict=("bot_name", "doc_key"),
+    updated=("state", "data", "updated_at", "version"),
+    dirty_set=lambda keys: keys.dirty_documents,
+    hash_key=_document_key,
+    to_row=document_row,
+)
+
+ENTITIES = (USERS, SESSIONS, DOCUMENTS)  # users first: a session row references its user's row
+
+__all__ = ["DOCUMENTS", "ENTITIES", "SESSIONS", "USERS", "Entity"]

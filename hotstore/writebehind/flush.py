@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hotstore.core.keys import KeyScheme
 from hotstore.core.scripts import COMPARE_AND_CLEAN, Scripts
 from hotstore.core.settings import Settings
-from hotstore.writebehind.entities import ENTITIES, SESSIONS, USERS, Entity, Row
+from hotstore.writebehind.entities import DOCUMENTS, ENTITIES, SESSIONS, USERS, Entity, Row
 from hotstore.writebehind.metrics import record_refused
 from hotstore.writebehind.telemetry import batch_timer
 from persistence.clock import now_ms
@@ -69,7 +69,7 @@ class FlushTotals:
     kept: int = 0
     batches: int = 0
     rejected: int = 0  # rows SQL refused (e.g. a session whose user row was deleted); kept dirty, logged
-    remaining: int = 0  # dirty members left when the drain ended (users + sessions)
+    remaining: int = 0  # dirty members left when the drain ended (users + sessions + documents)
 
 
 def _text(raw: bytes | str) -> str:
@@ -210,6 +210,11 @@ async def flush_dirty_sessions(redis: aioredis.Redis, engine: AsyncEngine, setti
     return await flush_batch(redis, engine, settings, SESSIONS)
 
 
+async def flush_dirty_documents(redis: aioredis.Redis, engine: AsyncEngine, settings: Settings) -> FlushTotals:
+    """One batch of dirty bot documents."""
+    return await flush_batch(redis, engine, settings, DOCUMENTS)
+
+
 async def dirty_counts(redis: aioredis.Redis, keys: KeyScheme) -> dict[str, int]:
     async with redis.pipeline(transaction=False) as pipe:
         for entity in ENTITIES:
@@ -226,7 +231,7 @@ async def drain(
     budget_s: float | None = None,
     scripts: Scripts | None = None,
 ) -> FlushTotals:
-    """Flush, batch after batch, everything that was dirty when the drain started (users before sessions).
+    """Flush, batch after batch, everything that was dirty when the drain started (users, sessions, documents).
 
     Ends when those members are flushed, when a batch makes no progress (all rewritten meanwhile: they are
     flushed, and moved behind the bound), or when ``budget_s`` seconds have passed. Errors propagate.

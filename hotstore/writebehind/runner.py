@@ -170,6 +170,7 @@ class WriteBehind:
             "namespace": self.settings.namespace,
             "dirty_users": counts["users"],
             "dirty_sessions": counts["sessions"],
+            "dirty_documents": counts.get("documents", 0),
             "oldest_dirty_age_s": max(0.0, (now_ms() - min(oldest)) / 1000) if oldest else None,
             "metrics": await read_metrics(self.redis, keys),
             "redis_memory": {"used_bytes": redis_state.used_memory, "max_bytes": redis_state.maxmemory},

@@ -1,4 +1,4 @@
-"""Idle sweep: clean entities that somehow have no TTL get the idle TTL, so idle users leave Redis.
+"""Idle sweep: clean entities (users, sessions, documents) without a TTL get the idle TTL, so idle ones leave Redis.
 
 Normally every clean entity already has a TTL (compare-and-clean and read-through set it). Some do not:
 entities written by an older version of the code, restored from a dump, or PERSISTed by an operator. The
@@ -26,12 +26,13 @@ def _session_member(key: str, prefix: str) -> str:
 
 
 async def sweep_idle(redis: aioredis.Redis, settings: Settings, *, scan_count: int = c.SWEEP_SCAN_COUNT) -> int:
-    """Give the idle TTL to every clean user and session hash without one; return how many got it."""
+    """Give the idle TTL to every clean user, session and document hash without one; return how many got it."""
     keys = settings.keys
     scripts = Scripts(redis)
     kinds: list[tuple[str, str, str, Callable[[str, str], str]]] = [
         (keys.user_pattern, f"{keys.tag}:u:", keys.dirty_users, _user_member),
         (keys.session_pattern, f"{keys.tag}:s:", keys.dirty_sessions, _session_member),
+        (keys.document_pattern, f"{keys.tag}:d:", keys.dirty_documents, _session_member),  # '<bot>:<key>'
     ]
     expired = 0
     for pattern, prefix, dirty_set, member_of in kinds:

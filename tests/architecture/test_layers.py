@@ -93,7 +93,7 @@ PUBLIC_SURFACE = {
     "LevelUp", "NotFound", "PatchResult", "Payments", "PromocodeRejected", "Promocodes", "Redemption",
     "SessionState", "Settings", "StoreUnavailable", "Tariff", "TariffCatalog", "TrainingHistory",
     "TrainingRecorded", "UNSET", "UserState", "__version__", "default_session", "default_stats", "delete_user",
-    "BadgeRecord", "PaymentRecord", "PromocodeRecord", "SubscriptionRecord", "TrainingRecord",
+    "BadgeRecord", "PaymentRecord", "PromocodeRecord", "SubscriptionRecord", "TrainingRecord", "InProcessFlusher",
 }
 
 

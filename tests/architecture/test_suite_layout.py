@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
-AREAS = {"architecture", "core", "durable", "writebehind", "workers", "compat", "persistence", "cli"}
+AREAS = {"architecture", "core", "durable", "writebehind", "workers", "compat", "integrations", "persistence", "cli"}
 
 
 def modules() -> list[Path]:

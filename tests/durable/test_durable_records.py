@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 import hotstore.durable
 from hotstore.core.store import HotStore
@@ -40,12 +39,6 @@ PROVIDER = "yookassa"
 
 def clock() -> datetime:
     return NOW
-
-
-@pytest.fixture
-def store_redis(redis_client: aioredis.Redis) -> aioredis.Redis:
-    """The conftest ``store`` on every Redis backend under test: saving a training touches Redis."""
-    return redis_client
 
 
 def is_aware_utc(value: object) -> bool:

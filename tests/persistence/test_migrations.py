@@ -24,7 +24,7 @@ from persistence.enums import FreeTrainingSource, PaymentStatus, SubscriptionTyp
 from persistence.migrate import alembic_config, current_revision, schema_differences, upgrade
 from persistence.models import Base, BotSession, FreeTraining, Payment, Subscription, User
 
-HEAD = "0003_training_marks"
+HEAD = "0004_bot_documents"
 
 V4_TYPES = {
     "postgresql": {"serial": "SERIAL", "ts": "TIMESTAMP WITHOUT TIME ZONE", "st": "subscriptiontype",
@@ -250,6 +250,43 @@ async def test_0003_downgrades_in_place_and_upgrades_again(sql_url: str) -> None
         await upgrade(sql_url)
         assert await differences(sql_url) == []
         assert len(await rows(engine, select(BotSession))) == 1  # no rebuild of users, nothing cascaded
+    finally:
+        await engine.dispose()
+
+
+async def test_a_database_made_by_a_0003_hotstore_create_all_gets_the_documents_table(sql_url: str) -> None:
+    await upgrade(sql_url, "0003_training_marks")
+    engine = create_engine(sql_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO users (telegram_id) VALUES (5)"))
+            await conn.execute(text("INSERT INTO bot_sessions (user_id, bot_name) SELECT id, 'b' FROM users"))
+            await conn.execute(text("DROP TABLE alembic_version"))
+        await upgrade(sql_url)
+        assert await current_revision(sql_url) == HEAD
+        assert await differences(sql_url) == []
+        session = (await rows(engine, select(BotSession)))[0]
+        assert (session.bot_name, session.fsm_state) == ("b", None)
+    finally:
+        await engine.dispose()
+
+
+async def test_0004_downgrades_in_place_and_upgrades_again(sql_url: str) -> None:
+    await upgrade(sql_url)
+    engine = create_engine(sql_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO users (telegram_id) VALUES (5)"))
+            await conn.execute(
+                text("INSERT INTO bot_sessions (user_id, bot_name, fsm_state) SELECT id, 'b', 'S' FROM users"))
+        async with engine.connect() as conn:
+            await conn.run_sync(_downgrade_on, "0003_training_marks")
+            await conn.commit()
+            tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+        assert "bot_documents" not in tables
+        await upgrade(sql_url)
+        assert await differences(sql_url) == []
+        assert len(await rows(engine, select(BotSession))) == 1  # no rebuild of bot_sessions, nothing cascaded
     finally:
         await engine.dispose()
 

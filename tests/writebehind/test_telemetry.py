@@ -175,7 +175,7 @@ async def test_redis_state_reads_the_backlog_and_the_oldest_age(
 
     state = await read_redis_state(async_client, keys)
 
-    assert state.dirty == {"users": 2, "sessions": 0}
+    assert state.dirty == {"users": 2, "sessions": 0, "documents": 0}
     assert state.oldest_age_s["users"] is not None and state.oldest_age_s["users"] > 0
     assert state.oldest_age_s["sessions"] is None
 
@@ -190,7 +190,9 @@ async def test_the_collector_exposes_backlog_and_oldest_age_per_entity(
     families = scrape(RedisStateCollector(sync_client, keys))
 
     assert families["hotstore_redis_up"] == {(): 1.0}
-    assert families["hotstore_dirty_entities"] == {(("entity", "users"),): 1.0, (("entity", "sessions"),): 0.0}
+    assert families["hotstore_dirty_entities"] == {
+        (("entity", "users"),): 1.0, (("entity", "sessions"),): 0.0, (("entity", "documents"),): 0.0,
+    }
     assert families["hotstore_dirty_oldest_age_seconds"][(("entity", "users"),)] > 0
     assert families["hotstore_dirty_oldest_age_seconds"][(("entity", "sessions"),)] == 0
 

@@ -1,7 +1,8 @@
 """The demo's final check: after draining, SQL must hold exactly what Redis holds.
 
 Compared, for every demo user: XP, level, counters and names (``users`` vs the user hash); for every
-(bot, user): both documents and the bot XP (``bot_sessions`` vs the session hash); and the global and per-bot
+(bot, user): both documents and the bot XP (``bot_sessions`` vs the session hash); every bot document of the
+bots (``bot_documents`` vs the document hashes still in Redis: state and data); and the global and per-bot
 leaderboard scores against the SQL totals. Redis is read raw (no read-through, no TTL refresh).
 """
 
@@ -13,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from hotstore.core import constants as c
+from hotstore.core.codec import decode_documents
 from hotstore.core.keys import board_member
 from hotstore.core.state import SessionState, UserState
-from persistence.models import BotSession, User
+from persistence.models import BotDocument, BotSession, User
 
 if TYPE_CHECKING:
     from hotstore.core.store import HotStore
@@ -31,6 +34,7 @@ class Verdict:
 
     users: int = 0
     sessions: int = 0
+    documents: int = 0
     differences: list[str] = field(default_factory=list)
 
     @property
@@ -39,7 +43,8 @@ class Verdict:
 
     def render(self) -> str:
         """``VERDICT: OK — SQL equals Redis (…)`` or the list of differences."""
-        checked = f"{self.users} users, {self.sessions} sessions checked"
+        documents = f", {self.documents} documents" if self.documents else ""
+        checked = f"{self.users} users, {self.sessions} sessions{documents} checked"
         if self.ok:
             return f"VERDICT: OK — SQL equals Redis ({checked})"
         shown = self.differences[:SHOWN_DIFFERENCES]
@@ -72,7 +77,35 @@ async def verify(store: HotStore, telegram_ids: Sequence[int], bot_names: Sequen
                 session = sql_sessions.get((bot_name, telegram_id))
                 verdict.sessions += session is not None
                 _compare_session(verdict, bot_name, telegram_id, session, fields, boards[index][1][bot_name])
+    await _compare_documents(store, bot_names, verdict)
     return verdict
+
+
+async def _compare_documents(store: HotStore, bot_names: Sequence[str], verdict: Verdict) -> None:
+    """Every bot document of ``bot_names`` in Redis against its SQL row (state and data)."""
+    async with store.engine.connect() as conn:
+        query = select(BotDocument.bot_name, BotDocument.doc_key, BotDocument.state, BotDocument.data)
+        rows = {(bot, key): (state, data) for bot, key, state, data in
+                await conn.execute(query.where(BotDocument.bot_name.in_(list(bot_names))))}
+    prefix = f"{store.keys.tag}:d:"
+    for bot_name in bot_names:
+        keys = [(raw.decode() if isinstance(raw, bytes) else raw)[len(prefix) + len(bot_name) + 1:] async for raw in
+                store.redis.scan_iter(match=store.keys.document(bot_name, "*"), count=CHUNK)]
+        async with store.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(store.keys.document(bot_name, key))
+            hashes = await pipe.execute() if keys else []
+        for key, fields in zip(keys, hashes, strict=True):
+            if not fields or fields.get(c.VERSION.encode()) == b"0":
+                continue  # gone meanwhile, or an empty document cached for a key never written
+            verdict.documents += 1
+            state = fields.get(c.DOCUMENT_STATE.encode())
+            hot = (state.decode() if state is not None else None, decode_documents(fields)[0])
+            if (bot_name, key) not in rows:
+                verdict.differences.append(f"document {bot_name}/{key}: Redis only")
+            elif rows[(bot_name, key)] != hot:
+                sql = rows[(bot_name, key)]
+                verdict.differences.append(f"document {bot_name}/{key}: SQL {sql!r} != Redis {hot!r}")
 
 
 async def _read_sql(store: HotStore, telegram_ids: Sequence[int]) -> tuple[dict[int, User], dict[tuple[str, int], Any]]:
@@ -143,8 +176,9 @@ def _compare_session(verdict: Verdict, bot_name: str, telegram_id: int, row: Any
             verdict.differences.append(f"{what}: {'SQL only' if row is not None else 'Redis only'}")
         return
     hot = SessionState.from_hashes(bot_name, {}, fields)
+    state = fields.get(c.DOCUMENT_STATE)
     pairs = (("session_data", row["session_data"], hot.session), ("stats_data", row["stats_data"], hot.stats),
-             ("xp", row["xp"], hot.xp))
+             ("xp", row["xp"], hot.xp), ("fsm_state", row["fsm_state"], state.decode() if state is not None else None))
     for name, sql_value, redis_value in pairs:
         if sql_value != redis_value:
             verdict.differences.append(f"{what} {name}: SQL {sql_value!r} != Redis {redis_value!r}")
