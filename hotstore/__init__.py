@@ -22,7 +22,9 @@ from hotstore.core.errors import (
     InvalidTransition,
     NotFound,
     PromocodeRejected,
+    StoreFull,
     StoreUnavailable,
+    UnsafeRedisConfig,
 )
 from hotstore.core.leaderboard import Board, Entry, Leaderboards
 from hotstore.core.levels import LevelTable
@@ -81,6 +83,7 @@ __all__ = [
     "Redemption",
     "SessionState",
     "Settings",
+    "StoreFull",
     "StoreUnavailable",
     "SubscriptionRecord",
     "Tariff",
@@ -88,6 +91,7 @@ __all__ = [
     "TrainingHistory",
     "TrainingRecord",
     "TrainingRecorded",
+    "UnsafeRedisConfig",
     "UserState",
     "__version__",
     "default_session",

@@ -23,6 +23,7 @@ from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import board_member, session_member
 from hotstore.core.leaderboard import Board, Leaderboards
 from hotstore.core.redis_client import connect, reachable
+from hotstore.core.redis_config import UNSAFE_POLICY_PREFIX, unsafe_policy_message
 from hotstore.core.settings import Settings
 from hotstore.core.state import SessionState, UserState
 from persistence.engine import create_engine
@@ -45,8 +46,13 @@ def _find(info: Mapping[str, Any], name: str) -> Any:
 
 
 def check_status(info: Mapping[str, Any], *, max_age: float, now: float | None = None) -> tuple[bool, str]:
-    """Healthy when a worker flushed (a flush of 0 rows counts: it is the heartbeat) within ``max_age`` s."""
+    """Healthy when a worker flushed (a flush of 0 rows counts: it is the heartbeat) within ``max_age`` s and
+    Redis's ``maxmemory-policy`` cannot evict unsaved data (``allkeys-*`` fails the check)."""
     now = time.time() if now is None else now
+    redis = info.get("redis")
+    policy = redis.get("maxmemory_policy") if isinstance(redis, Mapping) else None
+    if isinstance(policy, str) and policy.startswith(UNSAFE_POLICY_PREFIX):
+        return False, unsafe_policy_message(policy)
     stamps = [_find(info, name) for name in ("heartbeat_at", c.METRIC_LAST_FLUSH_AT)]
     known = [float(stamp) / 1000 for stamp in stamps if isinstance(stamp, (int, float))]
     if not known:
@@ -61,12 +67,30 @@ def render_status(info: Mapping[str, Any], *, prefix: str = "") -> str:
     """``name: value`` lines; epoch-ms times (``*_at``) as UTC with their age."""
     lines = []
     for name, value in sorted(info.items()):
-        if isinstance(value, Mapping):
+        if name == "redis" and isinstance(value, Mapping) and not prefix:
+            lines.append(f"redis: {redis_line(value)}")
+        elif isinstance(value, Mapping):
             lines.append(f"{prefix}{name}:")
             lines.append(render_status(value, prefix=prefix + "  "))
         else:
             lines.append(f"{prefix}{name}: {_show_time(value) if name.endswith('_at') else value}")
     return "\n".join(line for line in lines if line)
+
+
+def redis_line(redis: Mapping[str, Any]) -> str:
+    """``policy noeviction, memory 1.2 MiB of 64.0 MiB (2%), persistence aof`` (``?`` where Redis would not say)."""
+    used, limit = redis.get("used_memory"), redis.get("maxmemory")
+    memory = f"{_mib(used)} of {_mib(limit) if limit else 'no limit'}"
+    if isinstance(used, int) and isinstance(limit, int) and limit > 0:
+        memory += f" ({used / limit:.0%})"
+    policy = redis.get("maxmemory_policy") or "?"
+    if isinstance(policy, str) and policy.startswith(UNSAFE_POLICY_PREFIX):
+        policy += " (UNSAFE: can evict unsaved data)"
+    return f"policy {policy}, memory {memory}, persistence {redis.get('persistence') or '?'}"
+
+
+def _mib(value: Any) -> str:
+    return f"{value / 2**20:.1f} MiB" if isinstance(value, int) else "?"
 
 
 def _show_time(value: Any) -> str:

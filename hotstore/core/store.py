@@ -25,6 +25,7 @@ from hotstore.core.leaderboard import Leaderboards
 from hotstore.core.loader import LoadBlocks, Profile, load_user
 from hotstore.core.profile import UNSET, ProfileArg, profile_for_insert, profile_ops
 from hotstore.core.redis_client import connect
+from hotstore.core.redis_config import check_redis_config
 from hotstore.core.scripts import READ_USER, TOUCH_USER, Lua, Scripts
 from hotstore.core.sessions import BotStore
 from hotstore.core.settings import Settings
@@ -69,16 +70,24 @@ class HotStore:
         """Open a store (``settings`` None → :meth:`Settings.from_env`).
 
         A client or engine passed in is used and left open by :meth:`close`; an engine the store creates
-        itself gets the missing SQL tables created.
+        itself gets the missing SQL tables created. On a real Redis, an evicting ``maxmemory-policy``
+        (``allkeys-*``) raises :class:`~hotstore.core.errors.UnsafeRedisConfig` (it would lose acknowledged
+        writes); nothing is opened then.
         """
         settings = settings or Settings.from_env()
+        owns_redis = redis is None
+        client = redis if redis is not None else connect(settings)
+        try:
+            await check_redis_config(client)
+        except BaseException:
+            if owns_redis:
+                await client.aclose()
+            raise
         owns_engine = engine is None
         if engine is None:
             engine = create_engine(settings.database_url)
             await create_tables(engine)
-        owns_redis = redis is None
-        return cls(settings, redis if redis is not None else connect(settings), engine,
-                   owns_redis=owns_redis, owns_engine=owns_engine)
+        return cls(settings, client, engine, owns_redis=owns_redis, owns_engine=owns_engine)
 
     async def close(self) -> None:
         """Close the client and engine this store opened (not those passed to :meth:`open`)."""

@@ -1,7 +1,8 @@
 """Worker metrics in the Redis hash ``keys.metrics``, read by ``hotstore status``.
 
-Counters: rows flushed, flushes, failures; plus the last error (text and time) and the time and row count
-of the last flush. All writes are best-effort: a metric never fails a flush.
+Counters: rows flushed, flushes, failures, version conflicts (a Redis rollback), clean entities evicted under
+memory pressure; plus the last error (text and time) and the time and row count of the last flush. All writes
+are best-effort: a metric never fails a flush.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from hotstore.core import constants as c
 from hotstore.core.keys import KeyScheme
 from persistence.clock import now_ms
 
-__all__ = ["now_ms", "read_metrics", "record_failure", "record_flush"]
+__all__ = ["now_ms", "read_metrics", "record_conflicts", "record_evictions", "record_failure", "record_flush"]
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_TEXT = 500
-_COUNTERS = (c.METRIC_ROWS_FLUSHED, c.METRIC_FLUSHES, c.METRIC_FAILURES, c.METRIC_LAST_FLUSH_ROWS)
+_COUNTERS = (c.METRIC_ROWS_FLUSHED, c.METRIC_FLUSHES, c.METRIC_FAILURES, c.METRIC_LAST_FLUSH_ROWS,
+             c.METRIC_VERSION_CONFLICTS, c.METRIC_PRESSURE_EVICTIONS)
 _TIMES = (c.METRIC_LAST_FLUSH_AT, c.METRIC_LAST_ERROR_AT)
 
 
@@ -46,6 +48,25 @@ async def record_failure(redis: aioredis.Redis, keys: KeyScheme, error: BaseExce
             await pipe.execute()
     except Exception as exc:  # Redis may be the thing that is down
         log.debug("could not record failure metrics: %s", exc)
+
+
+async def _count(redis: aioredis.Redis, keys: KeyScheme, name: str, n: int) -> None:
+    if n <= 0:
+        return
+    try:
+        await redis.hincrby(keys.metrics, name, n)  # type: ignore[misc]  # redis-py types sync|async as a union
+    except Exception as exc:  # best-effort (a full Redis refuses HINCRBY)
+        log.debug("could not record %s: %s", name, exc)
+
+
+async def record_conflicts(redis: aioredis.Redis, keys: KeyScheme, n: int) -> None:
+    """Count ``n`` version conflicts: flushed rows SQL held at a newer version (a Redis rollback)."""
+    await _count(redis, keys, c.METRIC_VERSION_CONFLICTS, n)
+
+
+async def record_evictions(redis: aioredis.Redis, keys: KeyScheme, n: int) -> None:
+    """Count ``n`` clean entities evicted early because Redis neared maxmemory."""
+    await _count(redis, keys, c.METRIC_PRESSURE_EVICTIONS, n)
 
 
 async def read_metrics(redis: aioredis.Redis, keys: KeyScheme) -> dict[str, Any]:
