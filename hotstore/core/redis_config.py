@@ -23,7 +23,7 @@ import fakeredis
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from hotstore.core.errors import UnsafeRedisConfig
+from hotstore.core.errors import StoreUnavailable, UnsafeRedisConfig
 from hotstore.core.redis_client import reachable
 
 log = logging.getLogger("hotstore.redis")
@@ -134,9 +134,14 @@ async def read_redis_config(redis: aioredis.Redis) -> RedisConfig:
 
 async def check_redis_config(redis: aioredis.Redis) -> RedisConfig:
     """Read the configuration and refuse an evicting policy (:class:`UnsafeRedisConfig`, naming the setting and
-    the fix). An unknown policy on a real server logs one warning per process and is not refused."""
+    the fix). An unknown policy on a real server logs one warning per process and is not refused; an unreachable
+    Redis logs a warning and is not refused either (its calls raise StoreUnavailable)."""
     global _warned_unknown
-    config = await read_redis_config(redis)
+    try:
+        config = await read_redis_config(redis)
+    except StoreUnavailable as exc:  # a store may open while Redis is down: its calls then raise StoreUnavailable
+        log.warning("cannot check the Redis configuration now (%s); it is checked again on the next start", exc)
+        return RedisConfig()
     if config.unsafe:
         assert config.maxmemory_policy is not None
         raise UnsafeRedisConfig(unsafe_policy_message(config.maxmemory_policy))
