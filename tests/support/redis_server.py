@@ -90,7 +90,8 @@ class RedisServer:
         self.start()
 
     def client(self) -> aioredis.Redis:
-        return aioredis.Redis.from_url(self.url)
+        client: aioredis.Redis = aioredis.Redis.from_url(self.url)
+        return client
 
 
 def redis_server_missing() -> str | None:

@@ -11,7 +11,7 @@ whose XP there equals what was acknowledged; ``lost`` the entities where either 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -137,7 +137,7 @@ async def test_row_evicting_policy_refused(
     server = private_redis("--maxmemory-policy", "allkeys-lru")
     settings = settings_on(server, sql_engine, namespace)
     ledger = Ledger()
-    starts = {
+    starts: dict[str, Callable[[], Awaitable[Any]]] = {
         "store": lambda: HotStore.open(settings, engine=sql_engine),
         "worker": lambda: startup({SETTINGS: settings}),
         "in-process flusher": lambda: InProcessFlusher(settings, engine=sql_engine).start(),

@@ -52,7 +52,7 @@ async def test_an_entity_redis_holds_below_sqls_version_reaches_sql_with_redis_s
 
     row = await sql_user_row(sql_engine, 11)
     assert row is not None and (row.total_xp, row.version) == (300, 9)
-    assert await redis_client.hget(settings.keys.user(11), c.VERSION) == b"9"
+    assert await redis_client.hget(settings.keys.user(11), c.VERSION) == b"9"  # type: ignore[misc]
     assert totals.remaining == 0
 
 
@@ -124,7 +124,7 @@ async def test_a_write_after_the_flush_read_is_not_overwritten_by_the_rebase(
     rebased = await rebase(Scripts(redis_client), settings.keys, USERS, [("15", key, "5", 8)])
 
     assert rebased == 0
-    assert await redis_client.hmget(key, [c.USER_XP, c.VERSION]) == [b"307", b"6"]
+    assert await redis_client.hmget(key, [c.USER_XP, c.VERSION]) == [b"307", b"6"]  # type: ignore[misc]
 
 
 async def test_two_flushers_after_a_rollback_under_concurrent_writes_leave_sql_equal_to_redis(
@@ -153,7 +153,7 @@ async def test_two_flushers_after_a_rollback_under_concurrent_writes_leave_sql_e
 
     for tg in users:
         row = await sql_user_row(sql_engine, tg)
-        hot = await redis_client.hmget(keys.user(tg), [c.USER_XP, c.VERSION])
+        hot = await redis_client.hmget(keys.user(tg), [c.USER_XP, c.VERSION])  # type: ignore[misc]
         assert row is not None and (row.total_xp, str(row.version).encode()) == (15, hot[1]), tg
         assert hot[0] == b"15"  # every write after the rollback kept (1 + 2 + 3 + 4 + 5)
     assert await redis_client.zcard(keys.dirty_users) == 0
