@@ -22,7 +22,9 @@ from hotstore.core.errors import (
     InvalidTransition,
     NotFound,
     PromocodeRejected,
+    StoreFull,
     StoreUnavailable,
+    UnsafeRedisConfig,
 )
 from hotstore.core.leaderboard import Board, Entry, Leaderboards
 from hotstore.core.levels import LevelTable
@@ -83,6 +85,7 @@ __all__ = [
     "Redemption",
     "SessionState",
     "Settings",
+    "StoreFull",
     "StoreUnavailable",
     "SubscriptionRecord",
     "Tariff",
@@ -90,6 +93,7 @@ __all__ = [
     "TrainingHistory",
     "TrainingRecord",
     "TrainingRecorded",
+    "UnsafeRedisConfig",
     "UserState",
     "__version__",
     "default_session",

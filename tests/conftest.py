@@ -14,6 +14,9 @@ Stores, each named after what it is:
   throw-away SQLite file), for behaviour that lives in Redis;
 - ``store_settings``: Settings naming both axes by URL (for code that connects by itself), keys deleted after.
 
+``private_redis(*options)`` starts a ``redis-server`` of the test's own (free port, temp dir, stopped by pid) for
+tests that configure Redis in ways the shared server must not be (tests/support/redis_server.py).
+
 Fixture names are unique across the suite (tests/test_suite_layout.py checks it): an area's conftest.py or a
 test module adds fixtures of its own, never a second definition of a name.
 """
@@ -40,7 +43,9 @@ from hotstore.core.store import HotStore
 from persistence.engine import create_engine, database_url
 from persistence.models import Base
 from tests.support.hot_entities import delete_namespace
+from tests.support.redis_server import RedisServer, redis_server_missing
 from tests.support.servers import (
+    IN_CI,
     POSTGRES_ENV,
     REDIS_ENV,
     PostgresDatabase,
@@ -211,6 +216,30 @@ async def store_settings(redis_url: str | None, sql_url: str, namespace: str) ->
     client = connect(settings)
     await delete_namespace(client, namespace)
     await client.aclose()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """``private_redis(*options)``: a started ``redis-server`` of this test (extra command-line options, e.g.
+    ``"--maxmemory-policy", "allkeys-lru"``) in its own dir; every one is stopped by pid at the end."""
+    missing = redis_server_missing()
+    if missing:
+        if IN_CI:
+            pytest.fail(missing)
+        pytest.skip(missing)
+    started: list[RedisServer] = []
+
+    def start(*options: str) -> RedisServer:
+        directory = tmp_path / f"redis-{len(started)}"
+        directory.mkdir()
+        server = RedisServer(directory, options)
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 # ---------------------------------------------------------------- figures and the run's summary

@@ -24,14 +24,20 @@ MONITOR = "hotstore_monitor"  # the /metrics and /healthz server, when configure
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    """arq ``on_startup``: open the store's Redis client and the SQL engine."""
+    """arq ``on_startup``: open the store's Redis client and the SQL engine; refuse an evicting Redis policy."""
     settings: Settings = ctx.get(SETTINGS) or Settings.from_env()
     if settings.embedded_redis:
         raise InvalidInput(
             "a worker process needs REDIS_URL: the embedded fakeredis lives inside one process "
             "(its in-process flusher, hotstore.writebehind.flusher.InProcessFlusher, runs there)"
         )
-    ctx[STATE] = WriteBehind.open(settings)
+    cycle = WriteBehind.open(settings)
+    try:
+        await cycle.check_redis()  # an evicting maxmemory-policy (allkeys-*) raises UnsafeRedisConfig: no worker
+    except BaseException:
+        await cycle.close()
+        raise
+    ctx[STATE] = cycle
     ctx[MONITOR] = start_monitoring(settings, ctx.get(METRICS_PORT))
     log.info("hotstore worker for namespace %r started", settings.namespace)
 

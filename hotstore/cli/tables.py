@@ -19,6 +19,7 @@ from rich.text import Text
 from hotstore.cli.output import NONE_SHOWN, ago, cell, iso_from_ms, iso_utc, size
 from hotstore.core import constants as c
 from hotstore.core.leaderboard import Entry
+from hotstore.core.redis_config import UNSAFE_POLICY_PREFIX
 
 DURABLE_SECTIONS = ("sessions", "badges", "subscriptions", "free_trainings", "payments", "recent_trainings")
 _DOCUMENTS = ("session_data", "stats_data")
@@ -65,16 +66,37 @@ def status_view(info: Mapping[str, Any], *, healthy: bool, reason: str, now: flo
     table.add_row("last flush rows", cell(metrics.get(c.METRIC_LAST_FLUSH_ROWS, 0)))
     table.add_section()
     for label, name in (("failures", c.METRIC_FAILURES), ("refused rows", c.METRIC_REFUSED_ROWS),
-                        ("version conflicts", c.METRIC_VERSION_CONFLICTS)):
+                        ("version conflicts", c.METRIC_VERSION_CONFLICTS),
+                        ("pressure evictions", c.METRIC_PRESSURE_EVICTIONS)):
         value = metrics.get(name, 0)
         table.add_row(label, cell(value, "bold red" if value else ""))
     table.add_row("last error", cell(metrics.get(c.METRIC_LAST_ERROR) or NONE_SHOWN))
     table.add_row("last error at", cell(_moment(metrics.get(c.METRIC_LAST_ERROR_AT), now)))
     table.add_section()
     table.add_row("redis memory", cell(_memory(info.get("redis_memory"))))
+    redis = info.get("redis")
+    if isinstance(redis, Mapping):
+        policy = redis_line(redis)
+        table.add_row("redis", cell(policy, "bold red" if "UNSAFE" in policy else ""))
     table.add_row("health", cell(f"{'healthy' if healthy else 'UNHEALTHY'}: {reason}",
                                  "green" if healthy else "bold red"))
     return _titled(f"hotstore status · namespace {info.get('namespace')}", table)
+
+
+def redis_line(redis: Mapping[str, Any]) -> str:
+    """``policy noeviction, memory 1.2 MiB of 64.0 MiB (2%), persistence aof`` (``?`` where Redis would not say)."""
+    used, limit = redis.get("used_memory"), redis.get("maxmemory")
+    memory = f"{_mib(used)} of {_mib(limit) if limit else 'no limit'}"
+    if isinstance(used, int) and isinstance(limit, int) and limit > 0:
+        memory += f" ({used / limit:.0%})"
+    policy = redis.get("maxmemory_policy") or "?"
+    if isinstance(policy, str) and policy.startswith(UNSAFE_POLICY_PREFIX):
+        policy += " (UNSAFE: can evict unsaved data)"
+    return f"policy {policy}, memory {memory}, persistence {redis.get('persistence') or '?'}"
+
+
+def _mib(value: Any) -> str:
+    return f"{value / 2**20:.1f} MiB" if isinstance(value, int) else "?"
 
 
 # ---------------------------------------------------------------- leaderboard

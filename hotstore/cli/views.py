@@ -23,6 +23,7 @@ from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import board_member, session_member
 from hotstore.core.leaderboard import Board, Leaderboards
 from hotstore.core.redis_client import connect, reachable
+from hotstore.core.redis_config import UNSAFE_POLICY_PREFIX, unsafe_policy_message
 from hotstore.core.settings import Settings
 from hotstore.core.state import SessionState, UserState
 from persistence.engine import create_engine
@@ -45,8 +46,13 @@ def _find(info: Mapping[str, Any], name: str) -> Any:
 
 
 def check_status(info: Mapping[str, Any], *, max_age: float, now: float | None = None) -> tuple[bool, str]:
-    """Healthy when a worker flushed (a flush of 0 rows counts: it is the heartbeat) within ``max_age`` s."""
+    """Healthy when a worker flushed (a flush of 0 rows counts: it is the heartbeat) within ``max_age`` s and
+    Redis's ``maxmemory-policy`` cannot evict unsaved data (``allkeys-*`` fails the check)."""
     now = time.time() if now is None else now
+    redis = info.get("redis")
+    policy = redis.get("maxmemory_policy") if isinstance(redis, Mapping) else None
+    if isinstance(policy, str) and policy.startswith(UNSAFE_POLICY_PREFIX):
+        return False, unsafe_policy_message(policy)
     stamps = [_find(info, name) for name in ("heartbeat_at", c.METRIC_LAST_FLUSH_AT)]
     known = [float(stamp) / 1000 for stamp in stamps if isinstance(stamp, (int, float))]
     if not known:

@@ -56,6 +56,14 @@ METRIC_LAST_ERROR_AT = "last_error_at"
 METRIC_LAST_FLUSH_AT = "last_flush_at"
 METRIC_REFUSED_ROWS = "refused_rows"  # rows SQL refused (each retry of a stuck row counts again)
 METRIC_VERSION_CONFLICTS = "version_conflicts"  # SQL rows newer than Redis's (a Redis rollback), seen by the flush
+METRIC_PRESSURE_EVICTIONS = "pressure_evictions"  # clean entities evicted early because Redis neared maxmemory
+
+# Memory pressure (hotstore.writebehind.pressure): above HIGH the write-behind evicts clean idle entities,
+# oldest-idle first, until used memory is below TARGET (fractions of maxmemory).
+MEMORY_PRESSURE_HIGH = 0.90
+MEMORY_PRESSURE_TARGET = 0.80
+PRESSURE_EVICT_ROUND = 10_000  # candidates per round (the ones with the least idle TTL left)
+PRESSURE_EVICT_CHUNK = 50  # entities per eviction script
 
 # Worker monitoring endpoint (workers/monitoring.py).
 

@@ -2,9 +2,11 @@
 
 HotstoreError
 ├── InvalidInput            bad argument: wrong type, out of range, unsafe name, oversized document;
-│                           raised before anything is written (also a ValueError)
+│   │                       raised before anything is written (also a ValueError)
+│   └── UnsafeRedisConfig   the Redis server is configured to evict data hotstore has not saved yet
 ├── NotFound                the user, session, payment or promocode named does not exist
 ├── StoreUnavailable        Redis or SQL cannot be reached
+│   └── StoreFull           Redis refused a write (used memory above maxmemory); nothing was written
 └── DomainError             a durable operation refused by the rules of the domain
     ├── InvalidTransition   a payment status change that is not allowed
     ├── PromocodeRejected   unknown, expired, exhausted or already used by this user
@@ -28,6 +30,16 @@ class NotFound(HotstoreError, LookupError):
 
 class StoreUnavailable(HotstoreError, ConnectionError):
     """Redis or the SQL database could not be reached."""
+
+
+class UnsafeRedisConfig(InvalidInput):
+    """Redis runs with a setting that can lose acknowledged data (an ``allkeys-*`` maxmemory-policy evicts dirty
+    entities); the message names the setting and the fix. Raised when a store or a worker starts."""
+
+
+class StoreFull(StoreUnavailable):
+    """Redis refused a write because its used memory is above ``maxmemory`` (``noeviction``); nothing of the
+    call was written. The write-behind evicts clean idle entities until writes fit again."""
 
 
 class DomainError(HotstoreError):

@@ -12,7 +12,8 @@ the dirty sets and the leaderboards at once and still run unchanged on Redis Clu
     {hs}:dirty:d                       ZSET  "<bot>:<key>" of dirty documents, same scores
     {hs}:lb:g                          ZSET  global board (total XP)
     {hs}:lb:b:<bot>                    ZSET  XP earned in one bot
-    {hs}:lb:w:<YYYY>-W<ww>             ZSET  XP earned in one ISO week (all bots); expires
+    {hs}:lb:w:<YYYY>-W<ww>             ZSET  XP earned in one ISO week (all bots); no TTL,
+                                             deleted by the sweep after HOTSTORE_WEEKLY_BOARD_WEEKS
     {hs}:metrics                       HASH  worker counters for ``hotstore status``
     {hs}:lock:flush                    STRING  short lease: one flusher per namespace at a time (workers)
     {hs}:lock:rebuild                  STRING  lease of a leaderboard rebuild (workers)
@@ -142,6 +143,10 @@ class KeyScheme:
     @property
     def board_pattern(self) -> str:
         return f"{self.tag}:lb:*"
+
+    @property
+    def weekly_board_pattern(self) -> str:
+        return f"{self.tag}:lb:w:*"
 
 
 def session_member(bot_name: str, telegram_id: int) -> str:

@@ -27,10 +27,10 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, OutOfMemoryError
 
 from hotstore.core import constants as c
-from hotstore.core.errors import InvalidInput, StoreUnavailable
+from hotstore.core.errors import InvalidInput, StoreFull, StoreUnavailable
 from hotstore.core.redis_client import UNAVAILABLE_ERRORS
 
 PRELUDE = "_prelude.lua"
@@ -69,6 +69,8 @@ COMPARE_AND_CLEAN = Lua("compare_and_clean")
 REBUILD_CHUNK = Lua("rebuild_chunk")
 REBUILD_SWAP = Lua("rebuild_swap")
 SWEEP_IDLE = Lua("sweep_idle")
+EVICT_CLEAN = Lua("evict_clean")
+REBASE_VERSION = Lua("rebase_version")
 # Eviction of a user's hot state (user deletion) and of imported users' clean copies (JSON migration).
 DELETE_USER = Lua("delete_user")
 JSON_IMPORT_EVICT = Lua("json_import_evict")
@@ -76,7 +78,7 @@ JSON_IMPORT_EVICT = Lua("json_import_evict")
 CATALOGUE: tuple[Lua, ...] = (
     READ_USER, TOUCH_USER, TOUCH_SESSION, SAVE_SESSION, PATCH_SESSION, ADD_XP, RECORD_TRAINING, DOC_READ, DOC_WRITE,
     BOARD_AROUND, BOARD_COMPETITION_RANK, COMPARE_AND_CLEAN, REBUILD_CHUNK, REBUILD_SWAP, SWEEP_IDLE,
-    DELETE_USER, JSON_IMPORT_EVICT,
+    EVICT_CLEAN, REBASE_VERSION, DELETE_USER, JSON_IMPORT_EVICT,
 )
 
 # Constants exposed to Lua as F.<NAME> (hash field names and prefixes).
@@ -155,12 +157,20 @@ class Scripts:
     async def call(self, lua: Lua, keys: list[str], args: list[Any]) -> Any:
         """Run ``lua`` and return its raw reply; EVALSHA, loading the script on a NOSCRIPT reply.
 
-        Raises :class:`StoreUnavailable` when Redis cannot be reached.
+        Raises :class:`StoreUnavailable` when Redis cannot be reached, :class:`StoreFull` when Redis refused the
+        script for want of memory. A script is refused at its first memory-growing write when no write of it ran
+        before (Redis's rule for scripts without flags), so a refused script wrote nothing: our scripts are
+        all-or-nothing under ``maxmemory`` too.
         """
         try:
             return await self._evalsha(lua, keys, args)
         except UNAVAILABLE_ERRORS as exc:
             raise StoreUnavailable(f"Redis unreachable: {exc}") from exc
+        except OutOfMemoryError as exc:
+            raise StoreFull(
+                f"{lua.name}: Redis is full (used memory above maxmemory), nothing was written; the write-behind "
+                f"evicts clean idle entities to make room (hotstore status shows memory): {exc}"
+            ) from exc
 
     async def tagged(self, lua: Lua, keys: list[str], args: list[Any]) -> list[Any] | None:
         """Run a hot-path script: its ``OK`` reply (a list, tag first), or None for ``MISS`` (a needed hash is

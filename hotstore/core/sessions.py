@@ -28,7 +28,6 @@ from hotstore.core.validation import check_document, check_int, check_telegram_i
 if TYPE_CHECKING:
     from hotstore.core.store import HotStore
 
-_WEEK_MS = 7 * 24 * 3600 * 1000
 
 
 class BotStore:
@@ -179,7 +178,7 @@ class BotStore:
         ]
         args = [
             telegram_id, session_member(self.name, telegram_id), board_member(telegram_id), amount,
-            self.store.settings.weekly_board_weeks * _WEEK_MS, *table.as_script_args(),
+            *table.as_script_args(),
         ]
         # A user or session created now has 0 XP, which a negative amount would take below 0: then the load
         # creates nothing, and the refusal comes before any write (invariant 9).

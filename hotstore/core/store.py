@@ -27,6 +27,7 @@ from hotstore.core.leaderboard import Leaderboards
 from hotstore.core.loader import LoadBlocks, Profile, load_user
 from hotstore.core.profile import UNSET, ProfileArg, profile_for_insert, profile_ops
 from hotstore.core.redis_client import connect
+from hotstore.core.redis_config import check_redis_config
 from hotstore.core.scripts import READ_USER, TOUCH_USER, Lua, Scripts
 from hotstore.core.sessions import BotStore
 from hotstore.core.settings import Settings
@@ -78,6 +79,8 @@ class HotStore:
         itself gets the missing SQL tables created. ``metrics`` (a ``prometheus_client.CollectorRegistry``, or
         ``True`` for the default one) counts and times every call (:mod:`hotstore.core.telemetry`); without it
         the calls are the plain methods.
+        On a real Redis, an evicting ``maxmemory-policy`` (``allkeys-*``) raises
+        :class:`~hotstore.core.errors.UnsafeRedisConfig` (it would lose acknowledged writes); nothing is opened then.
         """
         settings = settings or Settings.from_env()
         registry = None
@@ -85,13 +88,19 @@ class HotStore:
             from hotstore.core.telemetry import instrument, resolve_registry
 
             registry = resolve_registry(metrics)
+        owns_redis = redis is None
+        client = redis if redis is not None else connect(settings)
+        try:
+            await check_redis_config(client)
+        except BaseException:
+            if owns_redis:
+                await client.aclose()
+            raise
         owns_engine = engine is None
         if engine is None:
             engine = create_engine(settings.database_url)
             await create_tables(engine)
-        owns_redis = redis is None
-        store = cls(settings, redis if redis is not None else connect(settings), engine,
-                    owns_redis=owns_redis, owns_engine=owns_engine)
+        store = cls(settings, client, engine, owns_redis=owns_redis, owns_engine=owns_engine)
         if registry is not None:
             instrument(store, registry)
         return store

@@ -115,12 +115,15 @@ class Entity:
         return tuple(row[column] for column in self.conflict)
 
     def upsert(self, dialect_name: str) -> Any:
-        """``INSERT … ON CONFLICT (key) DO UPDATE … WHERE table.version < excluded.version`` (invariant 3)."""
+        """``INSERT … ON CONFLICT (key) DO UPDATE … WHERE table.version <= excluded.version`` (invariant 3).
+
+        An equal version rewrites the row: normally with the same state (a repeated flush), but after a Redis
+        rollback the same version can hold different, newer state, and Redis is the truth (invariant 11)."""
         stmt = insert_for(dialect_name, self.table)
         return stmt.on_conflict_do_update(
             index_elements=list(self.conflict),
             set_={column: stmt.excluded[column] for column in self.updated},
-            where=self.table.c.version < stmt.excluded.version,
+            where=self.table.c.version <= stmt.excluded.version,
         )
 
 

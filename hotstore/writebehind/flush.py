@@ -3,10 +3,12 @@
 One batch (:func:`flush_batch`) is three steps, each safe to interrupt:
 
 1. read: the oldest dirty members (lowest first-dirty score) and their hashes, in one pipeline;
-2. write: one SQL transaction of version-guarded upserts (``… WHERE table.version < excluded.version``),
-   rows deduplicated by key and sorted by it (two flushers then lock rows in the same order: no deadlock);
+2. write: one SQL transaction of version-guarded upserts (``… WHERE table.version <= excluded.version``),
+   rows deduplicated by key and sorted by it (two flushers then lock rows in the same order: no deadlock),
+   then the versions SQL holds for them: a row SQL holds at a newer version is a conflict (a Redis rollback,
+   :mod:`hotstore.writebehind.conflicts`): its entity is rebased above SQL and stays dirty;
 3. compare-and-clean (one Lua script): a member leaves the dirty set only if its hash still has the flushed
-   version; otherwise it stays dirty and moves to the back of the set.
+   version (and it was neither refused nor in conflict); otherwise it stays dirty and moves to the back.
 
 A crash between 2 and 3 leaves the members dirty and the next flush repeats the upsert, which the version
 guard turns into a no-op. Two flushers at once may both write a row; the guard keeps the newest.
@@ -28,11 +30,13 @@ import redis.asyncio as aioredis
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hotstore.core.errors import StoreFull
 from hotstore.core.keys import KeyScheme
 from hotstore.core.scripts import COMPARE_AND_CLEAN, Scripts
 from hotstore.core.settings import Settings
+from hotstore.writebehind.conflicts import RowKey, conflicts_of, rebase, sql_versions
 from hotstore.writebehind.entities import DOCUMENTS, ENTITIES, SESSIONS, USERS, Entity, Row
-from hotstore.writebehind.metrics import record_refused
+from hotstore.writebehind.metrics import record_conflicts, record_refused
 from hotstore.writebehind.telemetry import batch_timer
 from persistence.clock import now_ms
 
@@ -59,6 +63,16 @@ class DirtyBatch:
             if row_key in rejected:
                 self.versions[index] = NOT_FLUSHED
 
+    def conflicted(self, conflicts: dict[RowKey, int]) -> list[tuple[str, str, str, int]]:
+        """The ``(member, hash key, version read, SQL version)`` of members in conflict, now excluded from
+        compare-and-clean: SQL does not hold their state yet."""
+        targets = []
+        for index, row_key in enumerate(self.row_keys):
+            if row_key is not None and row_key in conflicts:
+                targets.append((self.members[index], self.keys[index], self.versions[index], conflicts[row_key]))
+                self.versions[index] = NOT_FLUSHED
+        return targets
+
 
 @dataclass
 class FlushTotals:
@@ -69,6 +83,7 @@ class FlushTotals:
     kept: int = 0
     batches: int = 0
     rejected: int = 0  # rows SQL refused (e.g. a session whose user row was deleted); kept dirty, logged
+    conflicts: int = 0  # entities Redis holds below SQL's version (a Redis rollback): rebased, kept dirty
     remaining: int = 0  # dirty members left when the drain ended (users + sessions + documents)
 
 
@@ -120,12 +135,15 @@ def _safe_row(entity: Entity, member: str, fields: dict[bytes, bytes]) -> Row | 
         return None
 
 
-async def write_rows(engine: AsyncEngine, entity: Entity, rows: list[Row]) -> None:
-    """Upsert ``rows`` in one transaction; a row only replaces an older version (invariant 3)."""
+async def write_rows(engine: AsyncEngine, entity: Entity, rows: list[Row]) -> dict[RowKey, int]:
+    """Upsert ``rows`` in one transaction; a row never replaces a newer version (invariant 3). Returns the
+    conflicts: rows SQL holds at a newer version than flushed (row key → SQL's version; see
+    :mod:`hotstore.writebehind.conflicts`)."""
     if not rows:
-        return
+        return {}
     async with engine.begin() as conn:
         await conn.execute(entity.upsert(conn.dialect.name), rows)
+        return conflicts_of(entity, rows, await sql_versions(conn, entity, rows))
 
 
 def _refused_by_sql(exc: BaseException) -> bool:
@@ -135,28 +153,31 @@ def _refused_by_sql(exc: BaseException) -> bool:
     return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)  # e.g. a value that cannot bind
 
 
-async def write_rows_isolating_rejects(engine: AsyncEngine, entity: Entity, rows: list[Row]) -> set[tuple[Any, ...]]:
-    """Upsert ``rows`` in one transaction; if SQL refuses one, write them one by one and return the refused keys.
+async def write_rows_isolating_rejects(
+    engine: AsyncEngine, entity: Entity, rows: list[Row]
+) -> tuple[set[tuple[Any, ...]], dict[RowKey, int]]:
+    """Upsert ``rows`` in one transaction; if SQL refuses one, write them one by one. Returns the refused keys
+    and the conflicts (:func:`write_rows`).
 
     One bad row (a session whose user row was deleted meanwhile) must not stop every other row behind it.
     Unreachable-SQL errors propagate (the caller backs off).
     """
     try:
-        await write_rows(engine, entity, rows)
-        return set()
+        return set(), await write_rows(engine, entity, rows)
     except Exception as exc:
         if not _refused_by_sql(exc):
             raise
     rejected: set[tuple[Any, ...]] = set()
+    conflicts: dict[RowKey, int] = {}
     for row in rows:
         try:
-            await write_rows(engine, entity, [row])
+            conflicts.update(await write_rows(engine, entity, [row]))
         except Exception as exc:
             if not _refused_by_sql(exc):
                 raise
             rejected.add(entity.key_of(row))
             log.error("SQL refused %s row %s (kept dirty in Redis): %s", entity.name, entity.key_of(row), exc)
-    return rejected
+    return rejected, conflicts
 
 
 async def compare_and_clean(
@@ -169,7 +190,10 @@ async def compare_and_clean(
     args: list[object] = [idle_ttl_s * 1000, requeue_at]
     for member, version in zip(batch.members, batch.versions, strict=True):
         args += [member, version]
-    cleaned, kept = await scripts.call(COMPARE_AND_CLEAN, [batch.entity.dirty_set(keys), *batch.keys], args)
+    try:
+        cleaned, kept = await scripts.call(COMPARE_AND_CLEAN, [batch.entity.dirty_set(keys), *batch.keys], args)
+    except StoreFull:  # refused before its first write (nothing was cleanable): every member stays dirty
+        return 0, len(batch.members)
     return int(cleaned), int(kept)
 
 
@@ -186,17 +210,22 @@ async def flush_batch(
     scripts = scripts or Scripts(redis)
     with batch_timer(entity.name) as timing:  # Prometheus: latency, rows; a raise counts as an outage
         batch = await read_dirty(redis, settings.keys, entity, settings.flush_batch, max_score)
-        rejected = await write_rows_isolating_rejects(engine, entity, batch.rows)
+        rejected, conflicts = await write_rows_isolating_rejects(engine, entity, batch.rows)
         batch.exclude(rejected)
+        # Rebased: entities whose hash still had the version read, i.e. Redis is behind SQL (a rollback). A hash
+        # written since is not (a concurrent flusher may just have been faster): its next flush looks again.
+        rebased = await rebase(scripts, settings.keys, entity, batch.conflicted(conflicts))
+        await record_conflicts(redis, settings.keys, rebased)
         cleaned, kept = await compare_and_clean(redis, scripts, settings.keys, batch, settings.idle_ttl)
     if batch.members:
         timing.done(rows=len(batch.rows) - len(rejected))
     return FlushTotals(
-        rows=len(batch.rows) - len(rejected),
+        rows=len(batch.rows) - len(rejected) - len(conflicts),
         cleaned=cleaned,
         kept=kept,
         batches=1 if batch.members else 0,
         rejected=len(rejected),
+        conflicts=rebased,
     )
 
 
@@ -260,3 +289,4 @@ def _add(totals: FlushTotals, step: FlushTotals) -> None:
     totals.kept += step.kept
     totals.batches += step.batches
     totals.rejected += step.rejected
+    totals.conflicts += step.conflicts

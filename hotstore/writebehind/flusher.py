@@ -52,9 +52,16 @@ class InProcessFlusher:
         return self._cycle
 
     async def start(self) -> None:
+        """Start the task; raises :class:`~hotstore.core.errors.UnsafeRedisConfig` on an evicting Redis policy."""
         if self._task is not None:
             return
-        self._cycle = WriteBehind.open(self.settings, redis=self._redis, engine=self._engine)
+        cycle = WriteBehind.open(self.settings, redis=self._redis, engine=self._engine)
+        try:
+            await cycle.check_redis()  # an evicting maxmemory-policy (allkeys-*) raises UnsafeRedisConfig
+        except BaseException:
+            await cycle.close()
+            raise
+        self._cycle = cycle
         self._task = asyncio.create_task(self._run(self._cycle), name=f"hotstore-flusher-{self.settings.namespace}")
 
     async def _run(self, cycle: WriteBehind) -> None:

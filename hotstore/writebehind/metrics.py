@@ -1,9 +1,9 @@
 """Worker metrics in the Redis hash ``keys.metrics``, read by ``hotstore status``.
 
-Counters: rows flushed, flushes, failures, rows SQL refused, version conflicts; plus the last error (text and
-time) and the time and row count of the last flush. All writes are best-effort: a metric never fails a flush.
-The hash holds the fleet's totals; each record_* also counts into this process's Prometheus instruments
-(:mod:`hotstore.writebehind.telemetry`).
+Counters: rows flushed, flushes, failures, rows SQL refused, version conflicts (a Redis rollback), clean
+entities evicted under memory pressure; plus the last error (text and time) and the time and row count of the
+last flush. All writes are best-effort: a metric never fails a flush. The hash holds the fleet's totals; each
+record_* also counts into this process's Prometheus instruments (:mod:`hotstore.writebehind.telemetry`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,16 @@ from hotstore.core.keys import KeyScheme
 from hotstore.writebehind import telemetry
 from persistence.clock import now_ms
 
+__all__ = [
+    "now_ms", "read_metrics", "record_conflicts", "record_evictions", "record_failure", "record_flush",
+    "record_refused",
+]
+
 log = logging.getLogger(__name__)
 
 MAX_ERROR_TEXT = 500
 _COUNTERS = (c.METRIC_ROWS_FLUSHED, c.METRIC_FLUSHES, c.METRIC_FAILURES, c.METRIC_LAST_FLUSH_ROWS,
-             c.METRIC_REFUSED_ROWS, c.METRIC_VERSION_CONFLICTS)
+             c.METRIC_REFUSED_ROWS, c.METRIC_VERSION_CONFLICTS, c.METRIC_PRESSURE_EVICTIONS)
 _TIMES = (c.METRIC_LAST_FLUSH_AT, c.METRIC_LAST_ERROR_AT)
 
 
@@ -52,6 +57,8 @@ async def record_failure(redis: aioredis.Redis, keys: KeyScheme, error: BaseExce
 
 
 async def _increment(redis: aioredis.Redis, keys: KeyScheme, name: str, n: int) -> None:
+    if n <= 0:
+        return
     try:
         await redis.hincrby(keys.metrics, name, n)  # type: ignore[misc]  # redis-py types sync|async as a union
     except Exception as exc:  # best-effort, as every metric
@@ -70,6 +77,11 @@ async def record_conflicts(redis: aioredis.Redis, keys: KeyScheme, n: int) -> No
     if n > 0:
         telemetry.count_conflicts(n)
         await _increment(redis, keys, c.METRIC_VERSION_CONFLICTS, n)
+
+
+async def record_evictions(redis: aioredis.Redis, keys: KeyScheme, n: int) -> None:
+    """Count ``n`` clean entities evicted early because Redis neared maxmemory."""
+    await _increment(redis, keys, c.METRIC_PRESSURE_EVICTIONS, n)
 
 
 async def read_metrics(redis: aioredis.Redis, keys: KeyScheme) -> dict[str, Any]:

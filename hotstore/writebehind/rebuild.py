@@ -118,7 +118,7 @@ class _BoardBuilder:
         query = select(User.id, User.telegram_id, User.total_xp).where(User.total_xp > 0)
         async for rows in self._chunks(engine, query, User.id, chunk):
             count += await self._add(temp, ((self.keys.user(tg), tg, xp) for _, tg, xp in rows))
-        await self.scripts.call(REBUILD_SWAP, [temp, self.keys.global_board], [])
+        await self._swap(temp, self.keys.global_board, count)
         return {self.keys.global_board: count}
 
     async def build_bots(self, engine: AsyncEngine, chunk: int) -> dict[str, int]:
@@ -137,8 +137,14 @@ class _BoardBuilder:
                 temp = temps.setdefault(bot, self.keys.temp_board(f"{self.token}:b:{bot}"))
                 counts[self.keys.bot_board(bot)] += await self._add(temp, members)
         for bot, temp in temps.items():
-            await self.scripts.call(REBUILD_SWAP, [temp, self.keys.bot_board(bot)], [])
+            await self._swap(temp, self.keys.bot_board(bot), counts[self.keys.bot_board(bot)])
         return dict(counts)
+
+    async def _swap(self, temp: str, live: str, written: int) -> None:
+        """Put ``temp`` in place of ``live``; raises if Redis evicted part of it (volatile-*: it has a TTL), so the
+        rebuild fails, its marker stays unset and the next check rebuilds again."""
+        if int(await self.scripts.call(REBUILD_SWAP, [temp, live], [written])) < 0:
+            raise RuntimeError(f"temporary board for {live} lost members while it was built (evicted?); will retry")
 
     async def _chunks(
         self, engine: AsyncEngine, query: Select[int, *_Cols], id_column: InstrumentedAttribute[int], chunk: int

@@ -4,6 +4,11 @@
 call these same methods: the arq jobs of a worker process (:mod:`workers.jobs`) and the in-process flusher of
 a bot (:mod:`hotstore.writebehind.flusher`). No tick raises: a failure is counted in the metrics, logged once
 per outage (:mod:`hotstore.writebehind.backoff`), and the next tick retries when the back-off allows.
+
+Both hosts call :meth:`WriteBehind.check_redis` before the first tick: an evicting ``maxmemory-policy`` refuses
+to start (:class:`~hotstore.core.errors.UnsafeRedisConfig`). Each flush tick first relieves memory pressure
+(:mod:`hotstore.writebehind.pressure`); version conflicts (a Redis rollback) and pressure are logged once per
+episode (:mod:`hotstore.writebehind.episodes`).
 """
 
 from __future__ import annotations
@@ -14,19 +19,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import OutOfMemoryError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core import constants as c
 from hotstore.core.redis_client import connect
+from hotstore.core.redis_config import RedisConfig, check_redis_config, read_redis_config
 from hotstore.core.scripts import Scripts
 from hotstore.core.settings import Settings
 from hotstore.writebehind.backoff import Backoff
 from hotstore.writebehind.collector import read_redis_state
 from hotstore.writebehind.entities import ENTITIES
+from hotstore.writebehind.episodes import Episode
 from hotstore.writebehind.flush import FlushTotals, dirty_counts, drain
-from hotstore.writebehind.metrics import read_metrics, record_failure, record_flush
+from hotstore.writebehind.metrics import read_metrics, record_evictions, record_failure, record_flush
+from hotstore.writebehind.pressure import memory_usage, relieve_pressure
 from hotstore.writebehind.rebuild import rebuild_boards_if_lost
 from hotstore.writebehind.sweep import sweep_idle
+from hotstore.writebehind.weekly_boards import expire_old_weekly_boards
 from persistence.clock import now_ms
 from persistence.engine import create_engine
 
@@ -59,6 +69,8 @@ class WriteBehind:
     flush_backoff: Backoff
     rebuild_backoff: Backoff = field(default_factory=lambda: Backoff(base_s=1.0, cap_s=c.FLUSH_BACKOFF_MAX_S))
     owns_clients: bool = True
+    pressure: Episode = field(default_factory=lambda: Episode("Redis memory pressure"))
+    conflicts: Episode = field(default_factory=lambda: Episode("Redis rollback: version conflicts"))
 
     @classmethod
     def open(
@@ -81,6 +93,37 @@ class WriteBehind:
             await self.engine.dispose()
             await self.redis.aclose()
 
+    async def check_redis(self) -> RedisConfig:
+        """Refuse an evicting ``maxmemory-policy`` (:class:`~hotstore.core.errors.UnsafeRedisConfig`); hosts call
+        this before their first tick. An unreadable policy is logged once, not refused."""
+        return await check_redis_config(self.redis)
+
+    async def pressure_tick(self) -> int:
+        """Above the high mark of ``maxmemory``, evict clean idle entities until below the target; returns how
+        many were evicted (counted in the metrics, the episode logged once)."""
+        try:
+            usage = await memory_usage(self.redis)
+            if usage is None or usage.fraction < c.MEMORY_PRESSURE_HIGH:
+                self.pressure.observe(False)
+                return 0
+            self.pressure.observe(True, f"used {usage.used} of maxmemory {usage.maxmemory} bytes "
+                                        f"({usage.fraction:.0%}): evicting clean idle entities early")
+            evicted = await relieve_pressure(self.redis, self.settings)
+        except Exception as exc:  # Redis unreachable: the flush tick reports it
+            log.debug("memory pressure check failed: %s: %s", type(exc).__name__, exc)
+            return 0
+        self.pressure.observe(True, counted=evicted)
+        await record_evictions(self.redis, self.settings.keys, evicted)
+        return evicted
+
+    def _observe_conflicts(self, totals: FlushTotals) -> None:
+        self.conflicts.observe(
+            totals.conflicts > 0,
+            f"{totals.conflicts} entities hold versions below SQL's (Redis restarted from an older snapshot or a "
+            "lagging replica was promoted): Redis's state is kept and rewritten to SQL",
+            counted=totals.conflicts,
+        )
+
     async def drain(self, *, budget_s: float | None = None) -> FlushTotals:
         """Flush everything dirty now, without lease or back-off (errors propagate)."""
         return await drain(self.redis, self.engine, self.settings, budget_s=budget_s, scripts=self.scripts)
@@ -90,12 +133,13 @@ class WriteBehind:
 
         Returns the totals, or ``None`` when the tick did not run or failed (failures are counted and logged).
         """
+        await self.pressure_tick()
         if not self.flush_backoff.ready():
             return None
         keys = self.settings.keys
         lease = self.redis.lock(keys.flush_lock, timeout=c.FLUSH_LOCK_LEASE_MS / 1000, blocking=False)
         try:
-            if not await lease.acquire():
+            if not await _acquire(lease):
                 return None  # another flusher is at work; the lease only saves wasted work, safety is the version
             totals = await self.drain(budget_s=budget_s)
         except Exception as exc:
@@ -105,6 +149,7 @@ class WriteBehind:
         finally:
             await _release(lease)
         self.flush_backoff.succeeded()
+        self._observe_conflicts(totals)
         await record_flush(self.redis, keys, totals.rows)
         if totals.rejected:
             await record_failure(self.redis, keys, RejectedRows(f"SQL refused {totals.rejected} rows; they stay dirty"))
@@ -123,8 +168,10 @@ class WriteBehind:
         return len(report.boards) if report else 0
 
     async def sweep_tick(self) -> int:
-        """Give the idle TTL to clean entities without one; returns how many."""
+        """Give the idle TTL to clean entities without one, delete weekly boards past retention; returns how many
+        entities got the TTL."""
         try:
+            await expire_old_weekly_boards(self.redis, self.settings)
             return await sweep_idle(self.redis, self.settings)
         except Exception as exc:
             log.warning("idle sweep failed: %s: %s", type(exc).__name__, exc)
@@ -150,6 +197,7 @@ class WriteBehind:
         rows = rejected = 0
         for _ in range(DRAIN_ROUNDS):
             totals = await self.drain()
+            self._observe_conflicts(totals)
             rows += totals.rows
             rejected = totals.rejected
             if totals.remaining == 0:
@@ -158,7 +206,9 @@ class WriteBehind:
         return FlushTotals(rows=rows, remaining=totals.remaining, rejected=rejected)
 
     async def status(self) -> dict[str, Any]:
-        """Dirty counts, the age of the oldest dirty entity (seconds, ``None`` if none) and the metrics."""
+        """Dirty counts, the age of the oldest dirty entity (seconds, ``None`` if none), the metrics, and the
+        Redis server's ``maxmemory_policy``, ``used_memory``, ``maxmemory`` and ``persistence`` (``aof``, ``rdb``,
+        ``none``; each ``None`` when Redis does not say)."""
         keys = self.settings.keys
         counts = await dirty_counts(self.redis, keys)
         redis_state = await read_redis_state(self.redis, keys)
@@ -174,7 +224,17 @@ class WriteBehind:
             "oldest_dirty_age_s": max(0.0, (now_ms() - min(oldest)) / 1000) if oldest else None,
             "metrics": await read_metrics(self.redis, keys),
             "redis_memory": {"used_bytes": redis_state.used_memory, "max_bytes": redis_state.maxmemory},
+            "redis": (await read_redis_config(self.redis)).as_dict(),
         }
+
+
+async def _acquire(lease: Any) -> bool:
+    """Take the flush lease; a full Redis cannot store it, and then the flush runs without it (the lease only
+    saves duplicate work, safety is the version), so that entities still reach SQL and become evictable."""
+    try:
+        return bool(await lease.acquire())
+    except OutOfMemoryError:
+        return True
 
 
 async def _release(lease: Any) -> None:

@@ -94,6 +94,7 @@ PUBLIC_SURFACE = {
     "SessionState", "Settings", "StoreUnavailable", "Tariff", "TariffCatalog", "TrainingHistory",
     "TrainingRecorded", "UNSET", "UserState", "__version__", "default_session", "default_stats", "delete_user",
     "BadgeRecord", "PaymentRecord", "PromocodeRecord", "SubscriptionRecord", "TrainingRecord", "InProcessFlusher",
+    "StoreFull", "UnsafeRedisConfig",
 }
 
 

@@ -345,7 +345,14 @@ async def test_add_xp_updates_all_three_boards(store: HotStore, redis_client: ai
     assert await redis_client.zscore(store.keys.global_board, member) == 12
     assert await redis_client.zscore(store.keys.bot_board("a"), member) == 5
     assert await redis_client.zscore(week, member) == 12
-    assert 0 < await redis_client.pttl(week) <= store.settings.weekly_board_weeks * 7 * 86_400_000
+
+
+async def test_the_weekly_board_has_no_ttl_that_a_volatile_policy_could_evict(
+    store: HotStore, redis_client: aioredis.Redis
+) -> None:
+    await store.bot("a").add_xp(TG, 5)
+    week = store.keys.weekly_board(iso_week(datetime.now(UTC)))
+    assert await redis_client.pttl(week) == -1  # the sweep deletes old weeks (hotstore.writebehind.weekly_boards)
 
 
 async def test_add_xp_marks_user_and_session_dirty(store: HotStore, redis_client: aioredis.Redis) -> None:

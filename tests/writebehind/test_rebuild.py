@@ -7,6 +7,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core.keys import board_member
+from hotstore.core.scripts import REBUILD_SWAP, Scripts
 from hotstore.writebehind.flush import drain
 from hotstore.writebehind.rebuild import boards_lost, rebuild_boards, rebuild_boards_if_lost
 from persistence.models import BotSession, User
@@ -121,3 +122,15 @@ async def test_rebuild_after_a_flush_matches_the_boards_the_hot_path_kept(
     await rebuild_boards_if_lost(redis_client, sql_engine, settings)
 
     assert await _board(redis_client, keys.global_board) == before
+
+
+async def test_a_temporary_board_evicted_mid_rebuild_is_never_swapped_in(
+    redis_client: aioredis.Redis, namespace: str
+) -> None:
+    keys = settings_for("sqlite://", namespace).keys
+    temp, live = keys.temp_board("evicted"), keys.global_board
+    await redis_client.zadd(temp, {"a": 1})  # 3 members were written; Redis evicted the key and 1 came back
+
+    assert await Scripts(redis_client).call(REBUILD_SWAP, [temp, live], [3]) == -1
+
+    assert await redis_client.exists(temp, live) == 0

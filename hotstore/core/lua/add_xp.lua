@@ -3,7 +3,7 @@
 -- is reported crossed exactly once. Levels never go down.
 -- KEYS[1] user hash, KEYS[2] session hash, KEYS[3] dirty users zset, KEYS[4] dirty sessions zset,
 -- KEYS[5] global board, KEYS[6] bot board, KEYS[7] weekly board
--- ARGV     prelude head, then: user member, session member, board member, amount, weekly board TTL ms,
+-- ARGV     prelude head, then: user member, session member, board member, amount,
 --          n, then n pairs (min_xp, level) sorted by min_xp (n = 0: default formula)
 -- Reply    {'OK', old level, new level, total xp, bot xp} | {'MISS'}
 --          | {'ERR', 'negative' | 'out_of_range', 'xp'}  (nothing written)
@@ -12,7 +12,6 @@ local user, session = KEYS[1], KEYS[2]
 if absent(user, session) then return {'MISS'} end
 local user_member, session_member, board_member = next_arg(), next_arg(), next_arg()
 local amount = tonumber(next_arg())
-local weekly_ttl = tonumber(next_arg())
 
 local function level_for(xp)
   local n = tonumber(ARGV[POS])
@@ -42,6 +41,7 @@ mark_dirty(session, KEYS[4], session_member)
 
 redis.call('ZADD', KEYS[5], int_text(total), board_member)
 redis.call('ZADD', KEYS[6], int_text(bot_xp), board_member)
+-- No TTL on the weekly board: under a volatile-* policy Redis could evict a keyed-to-expire board at any time.
+-- The write-behind sweep deletes boards older than HOTSTORE_WEEKLY_BOARD_WEEKS (hotstore.writebehind.weekly_boards).
 redis.call('ZINCRBY', KEYS[7], int_text(amount), board_member)
-redis.call('PEXPIRE', KEYS[7], int_text(weekly_ttl))
 return {'OK', old_level, new_level, total, bot_xp}

@@ -10,9 +10,12 @@
 -- ARGV[2]        score for entities that stay dirty (epoch ms, later than any score the flush took)
 -- ARGV[3..]      n pairs: dirty member, flushed version ('' = the hash was absent when read)
 -- Reply          {cleaned, kept}
+-- Under maxmemory, Redis refuses a script at its first memory-growing write (ZADD) unless a write ran before:
+-- the cleans (ZREM, PEXPIRE: they need no memory) go first, so a full Redis still cleans; if nothing is cleaned
+-- the script may be refused as a whole, and then nothing changed (every member stays dirty).
 local dirty = KEYS[1]
 local ttl, requeue_at = ARGV[1], ARGV[2]
-local cleaned, kept = 0, 0
+local cleaned, requeue = 0, {}
 for i = 2, #KEYS do
   local key = KEYS[i]
   local member, flushed = ARGV[2 * i - 1], ARGV[2 * i]
@@ -24,8 +27,10 @@ for i = 2, #KEYS do
     redis.call('PEXPIRE', key, ttl)
     cleaned = cleaned + 1
   else
-    redis.call('ZADD', dirty, 'XX', requeue_at, member)
-    kept = kept + 1
+    requeue[#requeue + 1] = member
   end
 end
-return {cleaned, kept}
+for _, member in ipairs(requeue) do
+  redis.call('ZADD', dirty, 'XX', requeue_at, member)
+end
+return {cleaned, #requeue}
