@@ -27,10 +27,12 @@ def unstorable_text(text: str) -> str | None:
     return "a lone surrogate"
 
 
-def _check_storable(name: str, text: str) -> None:
+def check_storable_text(name: str, text: str) -> str:
+    """``text`` if SQL can store it; :class:`InvalidInput` naming ``name`` if it holds NUL or a lone surrogate."""
     why = unstorable_text(text)
     if why is not None:
         raise InvalidInput(f"{name} contains {why}, which SQL cannot store: {text[:40]!r}")
+    return text
 
 
 def check_telegram_id(value: object) -> int:
@@ -67,7 +69,7 @@ def check_optional_text(name: str, value: object, *, max_length: int = 255) -> s
         raise InvalidInput(f"{name} must be a str or None, not {type(value).__name__}: {value!r}")
     if len(value) > max_length:
         raise InvalidInput(f"{name} longer than {max_length} characters: {value[:40]!r}")
-    _check_storable(name, value)
+    check_storable_text(name, value)
     return value
 
 
@@ -77,7 +79,7 @@ def check_text(name: str, value: object, *, max_length: int) -> str:
         raise InvalidInput(f"{name} must be a str, not {type(value).__name__}: {value!r}")
     if not 1 <= len(value) <= max_length:
         raise InvalidInput(f"{name} must be 1-{max_length} characters: {value[:40]!r}")
-    _check_storable(name, value)
+    check_storable_text(name, value)
     return value
 
 
@@ -152,7 +154,7 @@ def _json_value(path: str, value: object, depth: int) -> Any:
     if depth > _MAX_DEPTH:
         raise InvalidInput(f"{path}: nested deeper than {_MAX_DEPTH} levels")
     if isinstance(value, str):
-        _check_storable(path, value)
+        check_storable_text(path, value)
         return value
     if value is None or isinstance(value, bool):
         return value
@@ -169,7 +171,7 @@ def _json_value(path: str, value: object, depth: int) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidInput(f"{path}: keys must be str, not {type(key).__name__}: {key!r}")
-            _check_storable(f"{path}: key", key)
+            check_storable_text(f"{path}: key", key)
             out[key] = _json_value(f"{path}.{key}", item, depth + 1)
         return out
     if isinstance(value, (list, tuple)):
