@@ -28,6 +28,7 @@ from hotstore.core.redis_client import connect
 from hotstore.core.scripts import READ_USER, TOUCH_USER, Lua, Scripts
 from hotstore.core.sessions import BotStore
 from hotstore.core.settings import Settings
+from hotstore.core.sql_errors import sql_reachable
 from hotstore.core.state import LevelUp, PatchResult, SessionState, UserState, hash_fields
 from hotstore.core.validation import check_telegram_id
 from persistence.clock import now_ms
@@ -75,7 +76,12 @@ class HotStore:
         owns_engine = engine is None
         if engine is None:
             engine = create_engine(settings.database_url)
-            await create_tables(engine)
+            try:
+                async with sql_reachable():
+                    await create_tables(engine)
+            except BaseException:
+                await engine.dispose()
+                raise
         owns_redis = redis is None
         return cls(settings, redis if redis is not None else connect(settings), engine,
                    owns_redis=owns_redis, owns_engine=owns_engine)
