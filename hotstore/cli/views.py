@@ -45,8 +45,13 @@ def _find(info: Mapping[str, Any], name: str) -> Any:
 
 
 def check_status(info: Mapping[str, Any], *, max_age: float, now: float | None = None) -> tuple[bool, str]:
-    """Healthy when a worker flushed (a flush of 0 rows counts: it is the heartbeat) within ``max_age`` s."""
+    """Healthy when a worker flushed (a flush of 0 rows counts: it is the heartbeat) within ``max_age`` s and no
+    row SQL refused is waiting (``refused_count``)."""
     now = time.time() if now is None else now
+    refused = _find(info, "refused_count")
+    if isinstance(refused, int) and refused > 0:
+        first = (_find(info, "refused_rows") or [{}])[0]
+        return False, f"{refused} rows refused by SQL, kept dirty (first: {first.get('key')}: {first.get('error')})"
     stamps = [_find(info, name) for name in ("heartbeat_at", c.METRIC_LAST_FLUSH_AT)]
     known = [float(stamp) / 1000 for stamp in stamps if isinstance(stamp, (int, float))]
     if not known:
@@ -64,6 +69,9 @@ def render_status(info: Mapping[str, Any], *, prefix: str = "") -> str:
         if isinstance(value, Mapping):
             lines.append(f"{prefix}{name}:")
             lines.append(render_status(value, prefix=prefix + "  "))
+        elif name == "refused_rows":
+            shown = "; ".join(f"{row.get('key')} ({row.get('error')})" for row in value)
+            lines.append(f"{prefix}{name}: {shown or 'none'}")
         else:
             lines.append(f"{prefix}{name}: {_show_time(value) if name.endswith('_at') else value}")
     return "\n".join(line for line in lines if line)

@@ -12,6 +12,9 @@ the dirty sets and the leaderboards at once and still run unchanged on Redis Clu
     {hs}:lb:b:<bot>                    ZSET  XP earned in one bot
     {hs}:lb:w:<YYYY>-W<ww>             ZSET  XP earned in one ISO week (all bots); expires
     {hs}:metrics                       HASH  worker counters for ``hotstore status``
+    {hs}:refused                       HASH  rows SQL refused, kept dirty: field = the entity's hash key,
+                                             value = JSON {"entity", "member", "error", "at"}; at most
+                                             REFUSED_ROWS_MAX fields; a field goes when its row flushes
     {hs}:lock:flush                    STRING  short lease: one flusher per namespace at a time (workers)
     {hs}:lock:rebuild                  STRING  lease of a leaderboard rebuild (workers)
     {hs}:meta:boards_built             STRING  present once the boards were rebuilt from SQL (workers)
@@ -98,6 +101,10 @@ class KeyScheme:
     @property
     def metrics(self) -> str:
         return f"{self.tag}:metrics"
+
+    @property
+    def refused(self) -> str:
+        return f"{self.tag}:refused"
 
     @property
     def flush_lock(self) -> str:

@@ -25,6 +25,7 @@ from hotstore.writebehind.entities import ENTITIES
 from hotstore.writebehind.flush import FlushTotals, dirty_counts, drain
 from hotstore.writebehind.metrics import read_metrics, record_failure, record_flush
 from hotstore.writebehind.rebuild import rebuild_boards_if_lost
+from hotstore.writebehind.refused import read_refused
 from hotstore.writebehind.sweep import sweep_idle
 from persistence.clock import now_ms
 from persistence.engine import create_engine
@@ -157,18 +158,23 @@ class WriteBehind:
         return FlushTotals(rows=rows, remaining=totals.remaining, rejected=rejected)
 
     async def status(self) -> dict[str, Any]:
-        """Dirty counts, the age of the oldest dirty entity (seconds, ``None`` if none) and the metrics."""
+        """Dirty counts, the age of the oldest dirty entity (seconds, ``None`` if none), the rows SQL refused
+        (``refused_count``; ``refused_rows``: the most recent, each ``key``, ``entity``, ``member``, ``error``,
+        ``at``) and the metrics."""
         keys = self.settings.keys
         counts = await dirty_counts(self.redis, keys)
         oldest: list[float] = []
         for entity in ENTITIES:
             first = await self.redis.zrange(entity.dirty_set(keys), 0, 0, withscores=True)
             oldest += [score for _, score in first]
+        refused_count, refused_rows = await read_refused(self.redis, keys)
         return {
             "namespace": self.settings.namespace,
             "dirty_users": counts["users"],
             "dirty_sessions": counts["sessions"],
             "oldest_dirty_age_s": max(0.0, (now_ms() - min(oldest)) / 1000) if oldest else None,
+            "refused_count": refused_count,
+            "refused_rows": refused_rows,
             "metrics": await read_metrics(self.redis, keys),
         }
 
