@@ -26,6 +26,7 @@ OptionalJSONDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=T
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 MONEY_QUANTUM = Decimal("0.01")
+MONEY_LIMIT = Decimal("1e10")  # NUMERIC(12, 2) holds at most 9,999,999,999.99
 INT32_MAX = 2**31 - 1  # the range of an SQL INTEGER column (counters, levels, scores)
 
 
@@ -81,7 +82,11 @@ class Money(TypeDecorator[Decimal]):
 
 
 def to_money(value: Decimal | int | str) -> Decimal:
-    """Return ``value`` as an exact two-place ``Decimal``; raise ``ValueError`` if it has finer precision."""
+    """Return ``value`` as an exact two-place ``Decimal`` the column holds; raise ``ValueError`` otherwise.
+
+    Refused: floats, non-finite values, finer precision than cents, ``MONEY_LIMIT`` or more, and negative
+    amounts (a refund is a payment status, not a negative payment).
+    """
     if isinstance(value, float) or isinstance(value, bool):
         raise ValueError(f"money must be a Decimal, int or str, not {type(value).__name__}: {value!r}")
     try:
@@ -90,11 +95,13 @@ def to_money(value: Decimal | int | str) -> Decimal:
         raise ValueError(f"not an amount: {value!r}") from exc
     if not amount.is_finite():
         raise ValueError(f"not a finite amount: {value!r}")
+    if amount < 0:
+        raise ValueError(f"negative amount: {value!r} (a refund is a status, not a negative payment)")
+    if amount >= MONEY_LIMIT:  # before quantize, which cannot represent 1e30 in two places (InvalidOperation)
+        raise ValueError(f"amount out of range (below {MONEY_LIMIT} required): {value!r}")
     quantized = amount.quantize(MONEY_QUANTUM)
     if quantized != amount:
         raise ValueError(f"amount has more than two decimal places: {value!r}")
-    if abs(quantized) >= Decimal("1e10"):
-        raise ValueError(f"amount out of range: {value!r}")
     return quantized
 
 

@@ -8,8 +8,10 @@ whose documents are the JSON ones merged over the v4 defaults. Example::
     print(report.summary())
 
 - Idempotent: values are written, never added, and unchanged rows are not touched; a second run writes nothing.
-- Bad records (id not an integer, wrong types, oversized documents, duplicates) are reported with their ids;
-  the others are imported.
+- Bad records (id not an integer, wrong types, oversized documents, text SQL cannot store such as NUL or a
+  lone surrogate, absurd numbers, ids or keys that appear twice) are reported with their ids; the others are
+  imported. A batch SQL refuses is retried record by record: only the records SQL refuses are reported and
+  left out. A file that is not JSON, or nested too deep to parse, is one :class:`InvalidInput`.
 - The hot store never shadows the import: clean Redis copies of imported users are evicted after the SQL
   write, and board scores are set if the boards are already built. Users with unflushed hot writes are left
   alone and reported in ``live_conflicts`` (flush, e.g. stop the bots, and run again).
@@ -31,12 +33,14 @@ from typing import Any, TextIO
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from hotstore.cli.dump_reader import Dump, read_dump
 from hotstore.core.constants import LUA_EXACT_INT
 from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import KeyScheme, board_member, check_bot_name, session_member
 from hotstore.core.redis_client import connect, reachable
 from hotstore.core.scripts import JSON_IMPORT_EVICT, Scripts
 from hotstore.core.settings import Settings
+from hotstore.core.sql_errors import refused_by_sql, sql_reachable
 from hotstore.core.validation import check_document, check_telegram_id
 from persistence.defaults import default_session, default_stats
 from persistence.engine import create_engine, create_tables
@@ -115,9 +119,9 @@ async def migrate_json(
     settings = settings or Settings.from_env()
     bot = check_bot_name(settings.bot_name if bot_name is None else bot_name)
     source = Path(path)
-    document = _read_dump(source)
-    report = MigrationReport(source=source, bot_name=bot, dry_run=dry_run, records=len(document))
-    users = list(_parse_records(document, settings.max_document_bytes, report))
+    dump = read_dump(source)
+    report = MigrationReport(source=source, bot_name=bot, dry_run=dry_run, records=len(dump.records))
+    users = list(_parse_records(dump, settings.max_document_bytes, report))
     report.valid = len(users)
     if not dry_run:
         report.backup = _backup(source)
@@ -126,27 +130,23 @@ async def migrate_json(
     return report
 
 
-def _read_dump(source: Path) -> dict[str, Any]:
-    try:
-        with source.open(encoding="utf-8") as fh:
-            document = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"cannot read the JSON dump {str(source)!r}: {exc}") from exc
-    if not isinstance(document, dict):
-        kind = type(document).__name__
-        raise InvalidInput(f"{str(source)!r} must hold a JSON object keyed by telegram id, not {kind}")
-    return document
-
-
 def _backup(source: Path) -> Path:
     backup = source.with_name(source.name + ".backup")
     shutil.copy2(source, backup)
     return backup
 
 
-def _parse_records(document: Mapping[str, Any], max_bytes: int, report: MigrationReport) -> Iterator[ImportedUser]:
+def _parse_records(dump: Dump, max_bytes: int, report: MigrationReport) -> Iterator[ImportedUser]:
     seen: dict[int, str] = {}
-    for key, value in document.items():
+    for key, value in dump.records.items():
+        if key in dump.duplicate_ids:
+            report.bad_records.append(BadRecord(key, f"appears {dump.duplicate_ids[key]} times in the file; "
+                                                     "none imported (which one is right?)"))
+            continue
+        duplicated = dump.duplicates_in(key)
+        if duplicated:
+            report.bad_records.append(BadRecord(key, f"keys appear twice in one object: {duplicated}"))
+            continue
         try:
             user = parse_record(key, value, max_bytes)
         except InvalidInput as exc:
@@ -209,16 +209,18 @@ async def _write(
     try:
         async with reachable():
             await redis.ping()  # fail before the first SQL write if the hot store is down
-        await create_tables(engine)
+        async with sql_reachable():
+            await create_tables(engine)
         scripts = Scripts(redis)
         keys = settings.keys
         for start in range(0, len(users), batch_size):
-            batch = users[start : start + batch_size]
-            await _write_batch(engine, batch, bot_name, report)
-            evict_keys, evict_args = _evict_keys(keys, bot_name, batch), _evict_args(bot_name, batch)
-            conflicts = await scripts.call(JSON_IMPORT_EVICT, evict_keys, evict_args)
-            report.live_conflicts.extend(int(member) for member in conflicts)
-            _show_progress(progress, start + len(batch), len(users))
+            chunk = users[start : start + batch_size]
+            batch = await _write_isolating_refused(engine, chunk, bot_name, report)
+            if batch:
+                evict_keys, evict_args = _evict_keys(keys, bot_name, batch), _evict_args(bot_name, batch)
+                conflicts = await scripts.call(JSON_IMPORT_EVICT, evict_keys, evict_args)
+                report.live_conflicts.extend(int(member) for member in conflicts)
+            _show_progress(progress, start + len(chunk), len(users))
     finally:
         await engine.dispose()
         await redis.aclose()
@@ -227,10 +229,36 @@ async def _write(
 async def _write_batch(
     engine: AsyncEngine, batch: Sequence[ImportedUser], bot_name: str, report: MigrationReport
 ) -> None:
-    async with AsyncSession(engine) as session, session.begin():
+    async with sql_reachable(), AsyncSession(engine) as session, session.begin():
         counts = await import_users(session, bot_name, batch)
     report.users_written += len(counts.users_written)
     report.sessions_written += len(counts.sessions_written)
+
+
+async def _write_isolating_refused(
+    engine: AsyncEngine, batch: Sequence[ImportedUser], bot_name: str, report: MigrationReport
+) -> list[ImportedUser]:
+    """Write ``batch`` in one transaction; if SQL refuses it, record by record, reporting each record SQL refuses
+    as bad. Returns the users committed."""
+    try:
+        await _write_batch(engine, batch, bot_name, report)
+        return list(batch)
+    except Exception as exc:
+        if not refused_by_sql(exc):
+            raise
+    committed: list[ImportedUser] = []
+    for user in batch:
+        try:
+            await _write_batch(engine, [user], bot_name, report)
+        except Exception as exc:
+            if not refused_by_sql(exc):
+                raise
+            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            report.bad_records.append(BadRecord(str(user.telegram_id), f"SQL refused it: {first}"))
+            report.valid -= 1
+            continue
+        committed.append(user)
+    return committed
 
 
 def _evict_keys(keys: KeyScheme, bot_name: str, batch: Sequence[ImportedUser]) -> list[str]:

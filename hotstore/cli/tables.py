@@ -70,6 +70,11 @@ def status_view(info: Mapping[str, Any], *, healthy: bool, reason: str, now: flo
                         ("pressure evictions", c.METRIC_PRESSURE_EVICTIONS)):
         value = metrics.get(name, 0)
         table.add_row(label, cell(value, "bold red" if value else ""))
+    waiting = info.get("refused_count")
+    if isinstance(waiting, int):
+        shown = "; ".join(f"{row.get('key')} ({row.get('error')})" for row in (info.get("refused_rows") or [])[:3])
+        table.add_row("still refused", cell(f"{waiting}" + (f": {shown}" if shown else ""),
+                                                   "bold red" if waiting else ""))
     table.add_row("last error", cell(metrics.get(c.METRIC_LAST_ERROR) or NONE_SHOWN))
     table.add_row("last error at", cell(_moment(metrics.get(c.METRIC_LAST_ERROR_AT), now)))
     table.add_section()

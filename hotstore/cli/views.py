@@ -46,13 +46,18 @@ def _find(info: Mapping[str, Any], name: str) -> Any:
 
 
 def check_status(info: Mapping[str, Any], *, max_age: float, now: float | None = None) -> tuple[bool, str]:
-    """Healthy when a worker flushed (a flush of 0 rows counts: it is the heartbeat) within ``max_age`` s and
-    Redis's ``maxmemory-policy`` cannot evict unsaved data (``allkeys-*`` fails the check)."""
+    """Healthy when a worker flushed (a flush of 0 rows counts: it is the heartbeat) within ``max_age`` s, no
+    row SQL refused is waiting (``refused_count``), and Redis's ``maxmemory-policy`` cannot evict unsaved data
+    (``allkeys-*`` fails the check)."""
     now = time.time() if now is None else now
     redis = info.get("redis")
     policy = redis.get("maxmemory_policy") if isinstance(redis, Mapping) else None
     if isinstance(policy, str) and policy.startswith(UNSAFE_POLICY_PREFIX):
         return False, unsafe_policy_message(policy)
+    refused = _find(info, "refused_count")
+    if isinstance(refused, int) and refused > 0:
+        first = (_find(info, "refused_rows") or [{}])[0]
+        return False, f"{refused} rows refused by SQL, kept dirty (first: {first.get('key')}: {first.get('error')})"
     stamps = [_find(info, name) for name in ("heartbeat_at", c.METRIC_LAST_FLUSH_AT)]
     known = [float(stamp) / 1000 for stamp in stamps if isinstance(stamp, (int, float))]
     if not known:

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.util import await_only
 
 from hotstore.core.settings import ENV_EMBEDDED_WORKER, Settings
+from hotstore.core.sql_errors import sql_reachable
 from hotstore.core.store import HotStore
 from hotstore.durable.deletion import evict_hot_state
 from hotstore.writebehind.flusher import InProcessFlusher
@@ -89,7 +90,8 @@ async def get_store() -> HotStore:
     _current = None  # a store of a finished loop: its clients belong to that loop; its data stays in Redis
     settings = Settings.from_env()
     engine = sql.get_engine()
-    await sql.create_tables(engine)
+    async with sql_reachable():
+        await sql.create_tables(engine)
     store = current_store()  # another task may have opened it while we awaited
     if store is not None:
         return store

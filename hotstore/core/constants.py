@@ -70,6 +70,8 @@ PRESSURE_EVICT_CHUNK = 50  # entities per eviction script
 # Write-behind workers (workers/).
 ARQ_QUEUE_PREFIX = "arq:hotstore:"  # + namespace: one queue (and one set of cron job ids) per namespace
 FLUSH_LOCK_LEASE_MS = 5_000  # a killed flusher blocks the others for at most this long
+REFUSED_ROWS_MAX = 1000  # fields of keys.refused: a runaway of refused rows cannot grow Redis without bound
+REFUSED_ROWS_SHOWN = 5  # refused rows listed by hotstore status
 FLUSH_BACKOFF_MAX_S = 30.0  # cap of the exponential retry delay while SQL (or Redis) is unreachable
 FLUSH_JOB_TIMEOUT_S = 60
 SHUTDOWN_FLUSH_BUDGET_S = 30.0  # the final flush of a stopping worker (or close_db) gives up after this long

@@ -15,6 +15,9 @@ the dirty sets and the leaderboards at once and still run unchanged on Redis Clu
     {hs}:lb:w:<YYYY>-W<ww>             ZSET  XP earned in one ISO week (all bots); no TTL,
                                              deleted by the sweep after HOTSTORE_WEEKLY_BOARD_WEEKS
     {hs}:metrics                       HASH  worker counters for ``hotstore status``
+    {hs}:refused                       HASH  rows SQL refused, kept dirty: field = the entity's hash key,
+                                             value = JSON {"entity", "member", "error", "at"}; at most
+                                             REFUSED_ROWS_MAX fields; a field goes when its row flushes
     {hs}:lock:flush                    STRING  short lease: one flusher per namespace at a time (workers)
     {hs}:lock:rebuild                  STRING  lease of a leaderboard rebuild (workers)
     {hs}:meta:boards_built             STRING  present once the boards were rebuilt from SQL (workers)
@@ -112,6 +115,10 @@ class KeyScheme:
     @property
     def metrics(self) -> str:
         return f"{self.tag}:metrics"
+
+    @property
+    def refused(self) -> str:
+        return f"{self.tag}:refused"
 
     @property
     def flush_lock(self) -> str:

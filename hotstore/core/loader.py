@@ -14,22 +14,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hotstore.core import constants as c
 from hotstore.core.codec import encode_document, training_marks_to_hash
 from hotstore.core.defaults import default_session, default_stats
-from hotstore.core.errors import StoreUnavailable
+from hotstore.core.sql_errors import sql_reachable
 from persistence.models import BotDocument, BotSession, User
 from persistence.upsert import ensure_user_id, insert_for
 
 HashFields = dict[str, bytes | str]
 # (index into a script's KEYS, fields): a hash the script writes only where that key is absent.
 LoadBlocks = list[tuple[int, HashFields]]
-
-# SQL failures that mean "the database cannot be reached" (callers see StoreUnavailable).
-_UNAVAILABLE = (OperationalError, InterfaceError, OSError)
 
 
 @dataclass(frozen=True)
@@ -101,11 +97,9 @@ def document_fields(row: BotDocument | None) -> HashFields:
 
 @asynccontextmanager
 async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    try:
-        async with engine.begin() as conn:
-            yield conn
-    except _UNAVAILABLE as exc:
-        raise StoreUnavailable(f"SQL database unreachable: {exc}") from exc
+    """One transaction; SQL out of reach (refused, lost, too many clients, pool exhausted) is StoreUnavailable."""
+    async with sql_reachable(), engine.begin() as conn:
+        yield conn
 
 
 async def _ensure_user(conn: AsyncConnection, telegram_id: int, profile: Profile) -> int:

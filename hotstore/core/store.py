@@ -31,6 +31,7 @@ from hotstore.core.redis_config import check_redis_config
 from hotstore.core.scripts import READ_USER, TOUCH_USER, Lua, Scripts
 from hotstore.core.sessions import BotStore
 from hotstore.core.settings import Settings
+from hotstore.core.sql_errors import sql_reachable
 from hotstore.core.state import LevelUp, PatchResult, SessionState, UserState, hash_fields
 from hotstore.core.validation import check_document, check_telegram_id
 from persistence.clock import now_ms
@@ -99,7 +100,14 @@ class HotStore:
         owns_engine = engine is None
         if engine is None:
             engine = create_engine(settings.database_url)
-            await create_tables(engine)
+            try:
+                async with sql_reachable():
+                    await create_tables(engine)
+            except BaseException:
+                await engine.dispose()
+                if owns_redis:
+                    await client.aclose()
+                raise
         store = cls(settings, client, engine, owns_redis=owns_redis, owns_engine=owns_engine)
         if registry is not None:
             instrument(store, registry)

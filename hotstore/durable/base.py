@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotstore.core.errors import (
@@ -21,6 +21,7 @@ from hotstore.core.errors import (
     PromocodeRejected,
     StoreUnavailable,
 )
+from hotstore.core.sql_errors import refused_by_sql, sql_unreachable
 from persistence.clock import Clock, utc_now
 from persistence.repositories.payments import InvalidPaymentTransition
 from persistence.repositories.promocodes import PromocodeError
@@ -31,7 +32,12 @@ if TYPE_CHECKING:
 
 @asynccontextmanager
 async def translated_errors() -> AsyncIterator[None]:
-    """Re-raise what the repositories and the driver raise as :mod:`hotstore.core.errors` (one hierarchy to catch)."""
+    """Re-raise what the repositories and the driver raise as :mod:`hotstore.core.errors` (one hierarchy to catch).
+
+    SQL out of reach (connection refused or lost, too many clients, pool exhausted: :func:`sql_unreachable`) is
+    :class:`StoreUnavailable`; a value SQL refuses (SQLSTATE class 22/23) that got past the checks is
+    :class:`InvalidInput` (the transaction is rolled back: nothing changed).
+    """
     try:
         yield
     except HotstoreError:
@@ -40,12 +46,14 @@ async def translated_errors() -> AsyncIterator[None]:
         raise PromocodeRejected(exc.code, exc.reason) from exc
     except InvalidPaymentTransition as exc:
         raise InvalidTransition(str(exc)) from exc
-    except (OperationalError, InterfaceError, OSError) as exc:
-        raise StoreUnavailable(f"SQL database unreachable: {exc}") from exc
     except LookupError as exc:
         raise NotFound(str(exc)) from exc
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
+    except Exception as exc:
+        if sql_unreachable(exc):
+            raise StoreUnavailable(f"SQL database unavailable: {exc}") from exc
+        if isinstance(exc, ValueError) or (isinstance(exc, DBAPIError) and refused_by_sql(exc)):
+            raise InvalidInput(f"SQL refused the value: {exc}" if isinstance(exc, DBAPIError) else str(exc)) from exc
+        raise
 
 
 class DomainService:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotstore.core.errors import InvalidInput
 from hotstore.core.validation import check_optional_text, check_telegram_id, check_text
 from hotstore.durable.base import DomainService
 from hotstore.durable.records import PaymentRecord
@@ -19,6 +20,7 @@ from persistence.enums import PaymentStatus
 from persistence.models import Payment, User
 from persistence.repositories.payments import PaymentRepository
 from persistence.tariffs import TariffCatalog
+from persistence.types import to_money
 
 if TYPE_CHECKING:
     from hotstore.core.store import HotStore
@@ -33,6 +35,15 @@ def _check_key(provider: object, payment_id: object) -> None:
     """(provider, payment_id) as the columns hold them, checked before any SQL (a wrong type is InvalidInput)."""
     check_text("provider", provider, max_length=50)
     check_text("payment_id", payment_id, max_length=255)
+
+
+def check_amount(amount: object) -> None:
+    """A finite amount of at most two decimal places that ``NUMERIC(12, 2)`` holds, not negative (a refund is a
+    status, not a negative payment); :class:`InvalidInput` otherwise."""
+    try:
+        to_money(amount)  # type: ignore[arg-type]  # the wrong types are refused there too
+    except ValueError as exc:
+        raise InvalidInput(f"amount: {exc}") from exc
 
 
 async def _record_of(session: AsyncSession, row: Payment) -> PaymentRecord:
@@ -70,6 +81,7 @@ class Payments(DomainService):
         """Record a PENDING payment (idempotent by (provider, payment_id)); the user is created if absent."""
         check_telegram_id(telegram_id)
         _check_key(provider, payment_id)
+        check_amount(amount)
         check_text("tariff", tariff, max_length=50)
         check_text("currency", currency, max_length=3)
         check_optional_text("description", description, max_length=MAX_DESCRIPTION)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hotstore.core.errors import PromocodeRejected
-from hotstore.core.validation import check_telegram_id
+from hotstore.core.errors import InvalidInput, PromocodeRejected
+from hotstore.core.validation import check_storable_text, check_telegram_id
 from hotstore.durable.base import DomainService
 from hotstore.durable.records import PromocodeRecord
 from persistence.enums import PromocodeType
-from persistence.repositories.promocodes import PromocodeRepository, Redemption
+from persistence.repositories.promocodes import PromocodeRepository, Redemption, normalize_code
 
 _MESSAGES = {
     "unknown": "Promocode not found",
@@ -20,6 +20,16 @@ _MESSAGES = {
     "exhausted": "Promocode has been used up",
     "already_used": "You have already used this promocode",
 }
+
+
+def _check_code(code: object) -> None:
+    """A code SQL can store, at most 50 characters once upper-cased (the form stored), before any SQL."""
+    try:
+        normalize_code(code)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    assert isinstance(code, str)
+    check_storable_text("promocode code", code)
 
 
 def _granted(redemption: Redemption) -> str:
@@ -43,6 +53,7 @@ class Promocodes(DomainService):
         expires_at: datetime | None = None,
     ) -> PromocodeRecord:
         """Create a code (stored upper-case). ``max_uses=None`` is unlimited, ``0`` allows no use."""
+        _check_code(code)
         async with self.transaction() as session:
             row = await PromocodeRepository(session, now=self.now).create(
                 code, type, value, max_uses=max_uses, expires_at=expires_at

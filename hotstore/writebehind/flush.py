@@ -4,14 +4,17 @@ One batch (:func:`flush_batch`) is three steps, each safe to interrupt:
 
 1. read: the oldest dirty members (lowest first-dirty score) and their hashes, in one pipeline;
 2. write: one SQL transaction of version-guarded upserts (``… WHERE table.version <= excluded.version``),
-   rows deduplicated by key and sorted by it (two flushers then lock rows in the same order: no deadlock),
-   then the versions SQL holds for them: a row SQL holds at a newer version is a conflict (a Redis rollback,
-   :mod:`hotstore.writebehind.conflicts`): its entity is rebased above SQL and stays dirty;
+   rows deduplicated by key and sorted by it (two flushers then lock rows in the same order: no deadlock);
 3. compare-and-clean (one Lua script): a member leaves the dirty set only if its hash still has the flushed
-   version (and it was neither refused nor in conflict); otherwise it stays dirty and moves to the back.
+   version; otherwise it stays dirty and moves to the back of the set.
 
 A crash between 2 and 3 leaves the members dirty and the next flush repeats the upsert, which the version
 guard turns into a no-op. Two flushers at once may both write a row; the guard keeps the newest.
+
+A row SQL refuses (SQLSTATE class 22/23: :func:`~hotstore.core.sql_errors.refused_by_sql`) refuses only
+itself: the batch is retried row by row, the refused row stays dirty and is recorded in ``keys.refused``
+(:mod:`hotstore.writebehind.refused`); later batches write the rows recorded there one by one, apart from the
+others, and a recorded row that flushes, or whose entity is gone, is cleared.
 
 Example::
 
@@ -23,20 +26,23 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core.errors import StoreFull
 from hotstore.core.keys import KeyScheme
 from hotstore.core.scripts import COMPARE_AND_CLEAN, Scripts
 from hotstore.core.settings import Settings
+from hotstore.core.sql_errors import refused_by_sql
 from hotstore.writebehind.conflicts import RowKey, conflicts_of, rebase, sql_versions
 from hotstore.writebehind.entities import DOCUMENTS, ENTITIES, SESSIONS, USERS, Entity, Row
-from hotstore.writebehind.metrics import record_conflicts, record_refused
+from hotstore.writebehind.metrics import record_conflicts
+from hotstore.writebehind.metrics import record_refused as count_refused_rows
+from hotstore.writebehind.refused import RefusedRow, clear_refused, record_refused
 from hotstore.writebehind.telemetry import batch_timer
 from persistence.clock import now_ms
 
@@ -56,8 +62,10 @@ class DirtyBatch:
     rows: list[Row] = field(default_factory=list)
     row_keys: list[tuple[Any, ...] | None] = field(default_factory=list)  # each member's SQL key, if it has a row
     max_score: float = 0.0
+    recorded: set[str] = field(default_factory=set)  # hash keys already in keys.refused when read
+    unreadable: dict[str, str] = field(default_factory=dict)  # hash key → why its hash makes no row
 
-    def exclude(self, rejected: set[tuple[Any, ...]]) -> None:
+    def exclude(self, rejected: Mapping[tuple[Any, ...], str]) -> None:
         """Keep the members of ``rejected`` rows dirty: compare-and-clean must not clean what SQL refused."""
         for index, row_key in enumerate(self.row_keys):
             if row_key in rejected:
@@ -73,6 +81,22 @@ class DirtyBatch:
                 self.versions[index] = NOT_FLUSHED
         return targets
 
+    def suspects(self) -> set[tuple[Any, ...]]:
+        """The SQL keys of rows recorded as refused before: written one by one, apart from the others."""
+        return {row_key for key, row_key in zip(self.keys, self.row_keys, strict=True)
+                if row_key is not None and key in self.recorded}
+
+    def refusals(self, rejected: Mapping[tuple[Any, ...], str]) -> tuple[list[RefusedRow], list[str]]:
+        """What to record in ``keys.refused`` (refused now) and what to clear from it (recorded, not refused now)."""
+        at, refused, cleared = now_ms(), [], []
+        for member, key, row_key in zip(self.members, self.keys, self.row_keys, strict=True):
+            error = self.unreadable.get(key) or (rejected.get(row_key) if row_key is not None else None)
+            if error is not None:
+                refused.append(RefusedRow(key, self.entity.name, member, error, at))
+            elif key in self.recorded:
+                cleared.append(key)
+        return refused, cleared
+
 
 @dataclass
 class FlushTotals:
@@ -82,7 +106,7 @@ class FlushTotals:
     cleaned: int = 0
     kept: int = 0
     batches: int = 0
-    rejected: int = 0  # rows SQL refused (e.g. a session whose user row was deleted); kept dirty, logged
+    rejected: int = 0  # rows SQL refused (e.g. a NUL planted in a session); kept dirty, logged, in keys.refused
     conflicts: int = 0  # entities Redis holds below SQL's version (a Redis rollback): rebased, kept dirty
     remaining: int = 0  # dirty members left when the drain ended (users + sessions + documents)
 
@@ -105,16 +129,19 @@ async def read_dirty(
     async with redis.pipeline(transaction=False) as pipe:
         for key in batch.keys:
             pipe.hgetall(key)
-        hashes = await pipe.execute()
+        pipe.hmget(keys.refused, batch.keys)
+        *hashes, recorded = await pipe.execute()
+    batch.recorded = {key for key, entry in zip(batch.keys, recorded, strict=True) if entry is not None}
     newest: dict[tuple[Any, ...], Row] = {}
-    for member, fields in zip(batch.members, hashes, strict=True):
+    for member, key, fields in zip(batch.members, batch.keys, hashes, strict=True):
         version = fields.get(b"v") if fields else None
         if not fields:
             batch.versions.append("")  # gone: nothing to write, compare-and-clean just drops the mark
             batch.row_keys.append(None)
             continue
-        row = _safe_row(entity, member, fields)
+        row, why = _safe_row(entity, member, fields)
         if row is None or version is None:
+            batch.unreadable[key] = why or "the hash has no version"
             batch.versions.append(NOT_FLUSHED)
             batch.row_keys.append(None)
             continue
@@ -127,12 +154,14 @@ async def read_dirty(
     return batch
 
 
-def _safe_row(entity: Entity, member: str, fields: dict[bytes, bytes]) -> Row | None:
+def _safe_row(entity: Entity, member: str, fields: dict[bytes, bytes]) -> tuple[Row | None, str | None]:
+    """The member's row, or ``(None, why)`` when its hash cannot make one (it stays dirty, recorded as refused)."""
     try:
-        return entity.to_row(member, fields)
+        row = entity.to_row(member, fields)
     except (ValueError, TypeError) as exc:  # a malformed hash must not block the whole dirty set
         log.error("cannot flush %s %s (kept dirty): %s", entity.name, member, exc)
-        return None
+        return None, f"cannot make an SQL row of the hash: {type(exc).__name__}: {exc}"
+    return row, None if row is not None else "the hash makes no SQL row"
 
 
 async def write_rows(engine: AsyncEngine, entity: Entity, rows: list[Row]) -> dict[RowKey, int]:
@@ -146,37 +175,45 @@ async def write_rows(engine: AsyncEngine, entity: Entity, rows: list[Row]) -> di
         return conflicts_of(entity, rows, await sql_versions(conn, entity, rows))
 
 
-def _refused_by_sql(exc: BaseException) -> bool:
-    """A row SQL refuses (constraint, bad value), as opposed to SQL being unreachable."""
-    if isinstance(exc, IntegrityError | DataError):
-        return True
-    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)  # e.g. a value that cannot bind
-
-
 async def write_rows_isolating_rejects(
-    engine: AsyncEngine, entity: Entity, rows: list[Row]
-) -> tuple[set[tuple[Any, ...]], dict[RowKey, int]]:
-    """Upsert ``rows`` in one transaction; if SQL refuses one, write them one by one. Returns the refused keys
-    and the conflicts (:func:`write_rows`).
+    engine: AsyncEngine, entity: Entity, rows: list[Row], *, one_by_one: bool = False
+) -> tuple[dict[tuple[Any, ...], str], dict[RowKey, int]]:
+    """Upsert ``rows`` in one transaction (``one_by_one``: each in its own); if SQL refuses one, write them one by
+    one. Returns the refused rows' keys with SQL's error, and the conflicts (:func:`write_rows`).
 
-    One bad row (a session whose user row was deleted meanwhile) must not stop every other row behind it.
-    Unreachable-SQL errors propagate (the caller backs off).
+    One bad row (a NUL planted in a session, a session whose user row was deleted meanwhile) must not stop every
+    other row behind it. Unreachable-SQL errors propagate (the caller backs off).
     """
-    try:
-        return set(), await write_rows(engine, entity, rows)
-    except Exception as exc:
-        if not _refused_by_sql(exc):
-            raise
-    rejected: set[tuple[Any, ...]] = set()
+    if not one_by_one:
+        try:
+            return {}, await write_rows(engine, entity, rows)
+        except Exception as exc:
+            if not refused_by_sql(exc):
+                raise
+    rejected: dict[tuple[Any, ...], str] = {}
     conflicts: dict[RowKey, int] = {}
     for row in rows:
         try:
             conflicts.update(await write_rows(engine, entity, [row]))
         except Exception as exc:
-            if not _refused_by_sql(exc):
+            if not refused_by_sql(exc):
                 raise
-            rejected.add(entity.key_of(row))
+            rejected[entity.key_of(row)] = f"{type(exc).__name__}: {exc}"
             log.error("SQL refused %s row %s (kept dirty in Redis): %s", entity.name, entity.key_of(row), exc)
+    return rejected, conflicts
+
+
+async def write_batch(engine: AsyncEngine, batch: DirtyBatch) -> tuple[dict[tuple[Any, ...], str], dict[RowKey, int]]:
+    """Write ``batch``'s rows: those refused before one by one, the others in one transaction. Returns the refused
+    rows and the conflicts."""
+    suspects = batch.suspects()
+    entity = batch.entity
+    rejected, conflicts = await write_rows_isolating_rejects(
+        engine, entity, [row for row in batch.rows if entity.key_of(row) not in suspects])
+    again, more = await write_rows_isolating_rejects(
+        engine, entity, [row for row in batch.rows if entity.key_of(row) in suspects], one_by_one=True)
+    rejected.update(again)
+    conflicts.update(more)
     return rejected, conflicts
 
 
@@ -210,13 +247,16 @@ async def flush_batch(
     scripts = scripts or Scripts(redis)
     with batch_timer(entity.name) as timing:  # Prometheus: latency, rows; a raise counts as an outage
         batch = await read_dirty(redis, settings.keys, entity, settings.flush_batch, max_score)
-        rejected, conflicts = await write_rows_isolating_rejects(engine, entity, batch.rows)
+        rejected, conflicts = await write_batch(engine, batch)
         batch.exclude(rejected)
         # Rebased: entities whose hash still had the version read, i.e. Redis is behind SQL (a rollback). A hash
         # written since is not (a concurrent flusher may just have been faster): its next flush looks again.
         rebased = await rebase(scripts, settings.keys, entity, batch.conflicted(conflicts))
         await record_conflicts(redis, settings.keys, rebased)
         cleaned, kept = await compare_and_clean(redis, scripts, settings.keys, batch, settings.idle_ttl)
+        refused, cleared = batch.refusals(rejected)
+        await record_refused(redis, settings.keys, refused)
+        await clear_refused(redis, settings.keys, cleared)
     if batch.members:
         timing.done(rows=len(batch.rows) - len(rejected))
     return FlushTotals(
@@ -278,7 +318,7 @@ async def drain(
             _add(totals, step)
             if step.batches == 0 or step.cleaned == 0:
                 break
-    await record_refused(redis, settings.keys, totals.rejected)
+    await count_refused_rows(redis, settings.keys, totals.rejected)
     totals.remaining = sum((await dirty_counts(redis, settings.keys)).values())
     return totals
 

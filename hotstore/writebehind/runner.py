@@ -35,6 +35,7 @@ from hotstore.writebehind.flush import FlushTotals, dirty_counts, drain
 from hotstore.writebehind.metrics import read_metrics, record_evictions, record_failure, record_flush
 from hotstore.writebehind.pressure import memory_usage, relieve_pressure
 from hotstore.writebehind.rebuild import rebuild_boards_if_lost
+from hotstore.writebehind.refused import read_refused
 from hotstore.writebehind.sweep import sweep_idle
 from hotstore.writebehind.weekly_boards import expire_old_weekly_boards
 from persistence.clock import now_ms
@@ -206,9 +207,10 @@ class WriteBehind:
         return FlushTotals(rows=rows, remaining=totals.remaining, rejected=rejected)
 
     async def status(self) -> dict[str, Any]:
-        """Dirty counts, the age of the oldest dirty entity (seconds, ``None`` if none), the metrics, and the
-        Redis server's ``maxmemory_policy``, ``used_memory``, ``maxmemory`` and ``persistence`` (``aof``, ``rdb``,
-        ``none``; each ``None`` when Redis does not say)."""
+        """Dirty counts, the age of the oldest dirty entity (seconds, ``None`` if none), the rows SQL refused
+        (``refused_count``; ``refused_rows``: the most recent, each ``key``, ``entity``, ``member``, ``error``,
+        ``at``), the metrics, and the Redis server's ``maxmemory_policy``, ``used_memory``, ``maxmemory`` and
+        ``persistence`` (``aof``, ``rdb``, ``none``; each ``None`` when Redis does not say)."""
         keys = self.settings.keys
         counts = await dirty_counts(self.redis, keys)
         redis_state = await read_redis_state(self.redis, keys)
@@ -216,12 +218,15 @@ class WriteBehind:
         for entity in ENTITIES:
             first = await self.redis.zrange(entity.dirty_set(keys), 0, 0, withscores=True)
             oldest += [score for _, score in first]
+        refused_count, refused_rows = await read_refused(self.redis, keys)
         return {
             "namespace": self.settings.namespace,
             "dirty_users": counts["users"],
             "dirty_sessions": counts["sessions"],
             "dirty_documents": counts.get("documents", 0),
             "oldest_dirty_age_s": max(0.0, (now_ms() - min(oldest)) / 1000) if oldest else None,
+            "refused_count": refused_count,
+            "refused_rows": refused_rows,
             "metrics": await read_metrics(self.redis, keys),
             "redis_memory": {"used_bytes": redis_state.used_memory, "max_bytes": redis_state.maxmemory},
             "redis": (await read_redis_config(self.redis)).as_dict(),

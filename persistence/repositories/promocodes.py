@@ -59,11 +59,18 @@ class Redemption:
     value: int
 
 
+MAX_CODE_LENGTH = 50  # promocodes.code is VARCHAR(50)
+
+
 def normalize_code(code: object) -> str:
-    """Codes are case-insensitive: stored and looked up stripped and upper-case."""
-    if not isinstance(code, str) or not 1 <= len(code.strip()) <= 50 or "\x00" in code:
-        raise ValueError(f"promocode must be a str of 1-50 characters: {code!r}")
-    return code.strip().upper()
+    """Codes are case-insensitive: stored and looked up stripped and upper-case. The length is that of the
+    upper-cased code, the one stored ("ß" becomes "SS")."""
+    if not isinstance(code, str) or "\x00" in code:
+        raise ValueError(f"promocode code must be a str without NUL: {code!r}")
+    normalized = code.strip().upper()
+    if not 1 <= len(normalized) <= MAX_CODE_LENGTH:
+        raise ValueError(f"promocode code must be 1-{MAX_CODE_LENGTH} characters once upper-cased: {code[:60]!r}")
+    return normalized
 
 
 def _check_optional_count(name: str, value: object) -> int | None:
