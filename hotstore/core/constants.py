@@ -38,6 +38,10 @@ SESSION_UPDATED_MS = "ua"
 SESSION_XP = "xp"  # XP earned in this bot (bot_sessions.xp; the bot board's score)
 SESSION_FIELD_PREFIX = "s:"  # s:<key> holds session_data[key]
 STATS_FIELD_PREFIX = "t:"  # t:<key> holds stats_data[key]
+# A value longer than this is split over several fields (hotstore.core.codec.chunk_value): Redis's default
+# hash-max-listpack-value is 64, and one longer value turns the whole hash from listpack into a hashtable.
+CHUNK_BYTES = 64
+CHUNK_SEPARATOR = "\x00"  # s:<key>\x00<i> is part i of a chunked value
 
 # Worker metrics hash fields.
 METRIC_ROWS_FLUSHED = "rows_flushed"
