@@ -23,7 +23,7 @@ ENV_MAX_DOCUMENT_BYTES = "HOTSTORE_MAX_DOCUMENT_BYTES"
 ENV_WEEKLY_BOARD_WEEKS = "HOTSTORE_WEEKLY_BOARD_WEEKS"
 ENV_ACTIVITY_RESOLUTION = "HOTSTORE_ACTIVITY_RESOLUTION"
 ENV_ARQ_REDIS_URL = "HOTSTORE_ARQ_REDIS_URL"
-ENV_AUTOPIPELINE = "HOTSTORE_AUTOPIPELINE"  # "1": coalesce concurrent calls into pipelines
+ENV_AUTOPIPELINE = "HOTSTORE_AUTOPIPELINE"  # "0": no coalescing of concurrent calls into pipelines
 ENV_EMBEDDED_WORKER = "HOTSTORE_EMBEDDED_WORKER"  # "0": init_db() starts no in-process flusher
 
 # Defaults.
@@ -56,7 +56,7 @@ class Settings:
     weekly_board_weeks: int = DEFAULT_WEEKLY_BOARD_WEEKS
     activity_resolution: int = DEFAULT_ACTIVITY_RESOLUTION_S
     arq_redis_url: str | None = None
-    autopipeline: bool = False  # real Redis only: see hotstore.core.autopipeline
+    autopipeline: bool = True  # adaptive, real Redis only (never on fakeredis): see hotstore.core.autopipeline
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

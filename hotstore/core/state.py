@@ -72,10 +72,10 @@ def _session_reply(flat: list[bytes]) -> tuple[dict[str, Any], dict[str, Any], d
             documents[where][key] = _unpackb(raw[1:], raw=False, strict_map_key=False)
         else:
             documents[where][key] = decode_value(raw)  # raises on an unknown tag
-    for name, raw in chunked.items():
-        if raw[:1] == CHUNK_TAG and c.CHUNK_SEPARATOR not in name:
-            where, key = _field_name(name.encode())
-            documents[where][key] = decode_value(join_chunks(name, raw, chunked))
+    for head, raw in chunked.items():
+        if raw[:1] == CHUNK_TAG and c.CHUNK_SEPARATOR not in head:
+            where, key = _field_name(head.encode())
+            documents[where][key] = decode_value(join_chunks(head, raw, chunked))
     return session, stats, meta
 
 
