@@ -59,6 +59,7 @@ SAVE_SESSION = Lua("save_session", prelude=True)
 PATCH_SESSION = Lua("patch_session", prelude=True)
 ADD_XP = Lua("add_xp", prelude=True)
 RECORD_TRAINING = Lua("record_training", prelude=True)
+TURN = Lua("turn", prelude=True)  # the exit of bot.turn(): changed keys, increments and XP in one script
 # Leaderboard reads.
 BOARD_AROUND = Lua("board_around")
 BOARD_COMPETITION_RANK = Lua("board_competition_rank")
@@ -72,7 +73,7 @@ DELETE_USER = Lua("delete_user")
 JSON_IMPORT_EVICT = Lua("json_import_evict")
 
 CATALOGUE: tuple[Lua, ...] = (
-    READ_USER, TOUCH_USER, TOUCH_SESSION, SAVE_SESSION, PATCH_SESSION, ADD_XP, RECORD_TRAINING,
+    READ_USER, TOUCH_USER, TOUCH_SESSION, SAVE_SESSION, PATCH_SESSION, ADD_XP, RECORD_TRAINING, TURN,
     BOARD_AROUND, BOARD_COMPETITION_RANK, COMPARE_AND_CLEAN, REBUILD_CHUNK, REBUILD_SWAP, SWEEP_IDLE,
     DELETE_USER, JSON_IMPORT_EVICT,
 )

@@ -92,7 +92,7 @@ PUBLIC_SURFACE = {
     "HotstoreError", "InsufficientAccess", "InvalidInput", "InvalidTransition", "Leaderboards", "LevelTable",
     "LevelUp", "NotFound", "PatchResult", "Payments", "PromocodeRejected", "Promocodes", "Redemption",
     "SessionState", "Settings", "StoreUnavailable", "Tariff", "TariffCatalog", "TrainingHistory",
-    "TrainingRecorded", "UNSET", "UserState", "__version__", "default_session", "default_stats", "delete_user",
+    "TrainingRecorded", "Turn", "UNSET", "UserState", "__version__", "default_session", "default_stats", "delete_user",
     "BadgeRecord", "PaymentRecord", "PromocodeRecord", "SubscriptionRecord", "TrainingRecord",
 }
 
