@@ -81,7 +81,8 @@ def session_fields(row: BotSession) -> HashFields:
 
 
 @asynccontextmanager
-async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One SQL transaction; a database that cannot be reached raises :class:`StoreUnavailable`."""
     try:
         async with engine.begin() as conn:
             yield conn
@@ -103,7 +104,7 @@ async def _user_row(conn: AsyncConnection, telegram_id: int) -> User | None:
 
 async def load_user(engine: AsyncEngine, telegram_id: int, *, create: bool, profile: Profile) -> HashFields | None:
     """The user's hash fields from SQL; the row is inserted first when ``create``. None if absent."""
-    async with _transaction(engine) as conn:
+    async with transaction(engine) as conn:
         if create:
             await _ensure_user(conn, telegram_id, profile)
         row = await _user_row(conn, telegram_id)
@@ -115,7 +116,7 @@ async def load_session(
 ) -> tuple[HashFields, HashFields] | None:
     """``(user fields, session fields)`` from SQL; with ``create``, absent rows are inserted first
     (a new session gets v4's default documents). None if either row is absent and not created."""
-    async with _transaction(engine) as conn:
+    async with transaction(engine) as conn:
         if create:
             user_id = await _ensure_user(conn, telegram_id, profile)
             insert = insert_for(conn.dialect.name, BotSession).values(

@@ -48,7 +48,7 @@ class BotStore:
         """The read-through loader of a script's MISS. ``create``: user and session are inserted if absent;
         ``create_session`` (with ``create=False``): only the session, and only for a user that exists."""
         async def load() -> LoadBlocks | None:
-            loaded = await load_session(self.store.engine, telegram_id, self.name, create=create, profile=profile)
+            loaded = await self.store.cold_loads.session(telegram_id, self.name, create=create, profile=profile)
             if loaded is None and create_session:
                 # the user must exist; the session is created for a known user (as v4 had none to create)
                 if await load_user(self.store.engine, telegram_id, create=False, profile=profile) is None:

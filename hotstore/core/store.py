@@ -19,10 +19,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hotstore.core.cold_loads import ColdLoads
 from hotstore.core.errors import HotstoreError
 from hotstore.core.keys import KeyScheme, check_bot_name
 from hotstore.core.leaderboard import Leaderboards
-from hotstore.core.loader import LoadBlocks, Profile, load_user
+from hotstore.core.loader import LoadBlocks, Profile
 from hotstore.core.profile import UNSET, ProfileArg, profile_for_insert, profile_ops
 from hotstore.core.redis_client import connect
 from hotstore.core.scripts import READ_USER, TOUCH_USER, Lua, Scripts
@@ -60,6 +61,7 @@ class HotStore:
         self.keys: KeyScheme = settings.keys
         self.scripts = Scripts(redis)
         self.leaderboards = Leaderboards(redis, self.keys, self.scripts)
+        self.cold_loads = ColdLoads(engine)  # read-through loads, batched and single-flight
         self._owns_redis = owns_redis
         self._owns_engine = owns_engine
 
@@ -118,7 +120,7 @@ class HotStore:
         key = self.keys.user(telegram_id)
 
         async def load() -> LoadBlocks | None:
-            fields = await load_user(self.engine, telegram_id, create=True, profile=profile)
+            fields = await self.cold_loads.user(telegram_id, create=True, profile=profile)
             return [(1, fields)] if fields is not None else None
 
         args = [telegram_id, *ops, self.settings.activity_resolution * 1000]
@@ -131,7 +133,7 @@ class HotStore:
         (inserted first if ``create``), or None when the user is unknown."""
 
         async def load() -> LoadBlocks | None:
-            fields = await load_user(self.engine, telegram_id, create=create, profile=Profile())
+            fields = await self.cold_loads.user(telegram_id, create=create, profile=Profile())
             return [(1, fields)] if fields is not None else None
 
         return load
