@@ -19,6 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hotstore.core import embedded_redis
 from hotstore.core.cold_loads import ColdLoads
 from hotstore.core.errors import HotstoreError
 from hotstore.core.keys import KeyScheme, check_bot_name
@@ -54,7 +55,7 @@ class HotStore:
     """Users, sessions, XP and leaderboards of one namespace. Open with :meth:`open`; one per process."""
 
     def __init__(self, settings: Settings, redis: aioredis.Redis, engine: AsyncEngine, *,
-                 owns_redis: bool = False, owns_engine: bool = False) -> None:
+                 owns_redis: bool = False, owns_engine: bool = False, holds_embedded_server: bool = False) -> None:
         self.settings = settings
         self.redis = redis
         self.engine = engine
@@ -64,6 +65,7 @@ class HotStore:
         self.cold_loads = ColdLoads(engine)  # read-through loads, batched and single-flight
         self._owns_redis = owns_redis
         self._owns_engine = owns_engine
+        self._holds_embedded_server = holds_embedded_server  # released (the last one stops it) on close
 
     @classmethod
     async def open(cls, settings: Settings | None = None, *, redis: aioredis.Redis | None = None,
@@ -79,8 +81,11 @@ class HotStore:
             engine = create_engine(settings.database_url)
             await create_tables(engine)
         owns_redis = redis is None
+        holds_server = owns_redis and settings.embedded_redis and settings.embedded_backend == "server"
+        if holds_server:
+            embedded_redis.acquire()  # the private redis-server child, started on first use
         return cls(settings, redis if redis is not None else connect(settings), engine,
-                   owns_redis=owns_redis, owns_engine=owns_engine)
+                   owns_redis=owns_redis, owns_engine=owns_engine, holds_embedded_server=holds_server)
 
     async def close(self) -> None:
         """Close the client and engine this store opened (not those passed to :meth:`open`)."""
@@ -88,6 +93,9 @@ class HotStore:
             await self.redis.aclose()
         if self._owns_engine:
             await self.engine.dispose()
+        if self._holds_embedded_server:
+            self._holds_embedded_server = False
+            embedded_redis.release()  # the last store of the process stops the child
 
     async def __aenter__(self) -> HotStore:
         return self

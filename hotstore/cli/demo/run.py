@@ -171,7 +171,12 @@ async def prepare_database(url: str) -> None:
 
 
 def _banner(settings: Settings, options: DemoOptions) -> str:
-    redis = "embedded fakeredis (in-process)" if settings.embedded_redis else safe_url(settings.redis_url or "")
+    if not settings.embedded_redis:
+        redis = safe_url(settings.redis_url or "")
+    elif settings.embedded_backend == "server":
+        redis = "embedded: a private redis-server child on loopback, persisting nothing"
+    else:
+        redis = "embedded fakeredis (in-process; Lua runs in Python: slow, see README)"
     return (
         f"hotstore demo: {options.bots} bots, {options.users} users, {options.duration:g}s, "
         f"{options.concurrency} concurrent chats, worker {options.worker}\n"
