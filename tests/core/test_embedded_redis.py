@@ -29,6 +29,10 @@ def server_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     embedded_redis.stop()
 
 
+def _removed(directory: str) -> bool:
+    return not Path(directory).exists()
+
+
 def test_auto_picks_the_server_when_the_binary_is_on_the_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/redis-server")
     assert Settings(embedded_redis_mode="auto").embedded_backend == "server"
@@ -60,7 +64,7 @@ async def test_a_store_without_redis_url_runs_on_a_private_server_that_close_sto
     directory = embedded_redis._server.directory if embedded_redis._server else ""
     await store.close()
     assert embedded_redis.running_pid() is None and not embedded_redis.pid_alive(pid)
-    assert not Path(directory).exists()
+    assert _removed(directory)
 
 
 @needs_binary
