@@ -73,6 +73,7 @@ class AutoPipelineRedis(aioredis.Redis):
         self._busy = 0  # calls sent or queued and not yet answered
         self.batches_sent = 0  # pipelines sent so far (commands per pipeline = calls / batches_sent)
         self.direct_sent = 0  # calls sent at once because nothing else was waiting
+        self.pipelined_calls = 0  # calls sent inside pipelines
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         name = args[0].upper() if isinstance(args[0], str) else args[0]
@@ -115,6 +116,7 @@ class AutoPipelineRedis(aioredis.Redis):
                     pipe.execute_command(*args, **options)
                 replies = await pipe.execute(raise_on_error=False)
             self.batches_sent += 1
+            self.pipelined_calls += len(live)
         except BaseException as exc:  # the connection failed: every call of the batch sees the error
             for _, _, future in live:
                 if not future.done():
