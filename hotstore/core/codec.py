@@ -53,6 +53,8 @@ def chunk_value(name: str, encoded: bytes) -> list[tuple[str, bytes]]:
     head (``c<n>:`` + first part) and ``n - 1`` continuation fields ``name\x00<i>``."""
     if len(encoded) <= CHUNK_BYTES:
         return [(name, encoded)]
+    if CHUNK_SEPARATOR in name:
+        raise InvalidInput(f"document key {name!r} contains NUL, which the hash encoding reserves")
     count = 2
     while CHUNK_BYTES - len(b"c%d:" % count) + (count - 1) * CHUNK_BYTES < len(encoded):
         count += 1
@@ -112,8 +114,6 @@ def encode_document(prefix: str, document: Mapping[str, Any]) -> dict[str, bytes
         if len(encoded) <= CHUNK_BYTES:
             fields[prefix + key] = encoded
             continue
-        if CHUNK_SEPARATOR in key:
-            raise InvalidInput(f"document key {key!r} contains NUL, which the hash encoding reserves")
         fields.update(chunk_value(prefix + key, encoded))
     return fields
 

@@ -46,8 +46,34 @@ __all__ = ["Turn"]
 _WEEK_MS = 7 * 24 * 3600 * 1000
 
 
-def _encoded(document: Mapping[str, Any]) -> dict[str, bytes]:
-    return {key: encode_value(value) for key, value in document.items()}
+_SCALARS = (int, str, float, bool, type(None))  # immutable: unchanged when equal and of the same type
+
+
+class _Snapshot:
+    """A document as read on entering: its values (a shallow copy) and the encodings of its containers, which
+    a handler may change in place (scalars are compared by value, containers by encoding)."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self.values = dict(document)
+        self.containers = {key: encode_value(value) for key, value in document.items()
+                           if type(value) not in _SCALARS}
+
+    def changed(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        """The top-level keys of ``document`` that differ from the snapshot (new keys included)."""
+        out: dict[str, Any] = {}
+        values, containers, missing = self.values, self.containers, object()
+        for key, value in document.items():
+            before = values.get(key, missing)
+            kind = type(value)
+            if kind in _SCALARS:
+                if before is missing or type(before) is not kind or before != value:
+                    out[key] = value
+            elif key not in containers or containers[key] != encode_value(value):
+                out[key] = value
+        return out
+
+    def deleted(self, document: Mapping[str, Any]) -> list[str]:
+        return [key for key in self.values if key not in document]
 
 
 class Turn:
@@ -65,7 +91,7 @@ class Turn:
         self.xp = 0  # XP earned in this bot, as read on entering
         self.version = 0  # the session's version: as read, then as written on leaving
         self.level_up: LevelUp | None = None  # the XP award's outcome, known after leaving
-        self._original: tuple[dict[str, bytes], dict[str, bytes]] = ({}, {})
+        self._original: tuple[_Snapshot, _Snapshot] = (_Snapshot({}), _Snapshot({}))
         self._increments: dict[str, int] = {}
         self._xp: int | None = None
         self._levels = LevelTable.from_config(None)
@@ -78,7 +104,7 @@ class Turn:
         state = await self._bot.get_session(self.telegram_id, **self._profile)
         self.user, self.session, self.stats = state.user, state.session, state.stats
         self.xp, self.version = state.xp, state.version
-        self._original = (_encoded(self.session), _encoded(self.stats))
+        self._original = (_Snapshot(self.session), _Snapshot(self.stats))
         return self
 
     def incr_session(self, key: str, delta: int = 1) -> None:
@@ -122,14 +148,15 @@ class Turn:
             (c.SESSION_FIELD_PREFIX, "session", self.session, self._original[0]),
             (c.STATS_FIELD_PREFIX, "stats", self.stats, self._original[1]),
         ):
-            current = _encoded(check_document(what, document))
-            for key, value in current.items():
-                if original.get(key) != value:
-                    if prefix + key in self._increments:
-                        raise InvalidInput(f"{what}[{key!r}] is both changed and incremented in one turn")
-                    for name, part in chunk_value(prefix + key, value):
-                        sets.extend((name, part))
-            deletes.extend(prefix + key for key in original if key not in current)
+            if not isinstance(document, dict):
+                raise InvalidInput(f"turn.{what} must stay a dict, not {type(document).__name__}")
+            changed = check_document(what, original.changed(document))  # only what is written is checked
+            for key, value in changed.items():
+                if prefix + key in self._increments:
+                    raise InvalidInput(f"{what}[{key!r}] is both changed and incremented in one turn")
+                for name, part in chunk_value(prefix + key, encode_value(value)):
+                    sets.extend((name, part))
+            deletes.extend(prefix + key for key in original.deleted(document))
         if not sets and not deletes and not self._increments:
             return None
         args: list[Any] = [len(sets) // 2, *sets, len(self._increments)]
@@ -157,7 +184,6 @@ class Turn:
         for name, raw in hash_fields(reply[2]).items():
             document = self.session if name.startswith(c.SESSION_FIELD_PREFIX) else self.stats
             document[name[len(c.SESSION_FIELD_PREFIX):]] = int(raw)
-        self._original = (_encoded(self.session), _encoded(self.stats))
         self._increments.clear()
         if self._xp is not None:
             old_level, new_level, total, bot_xp = (int(x) for x in reply[3:7])

@@ -210,3 +210,21 @@ async def test_taking_xp_below_zero_is_refused_and_writes_nothing(hot_store: Hot
             turn.add_xp(-5)
     after = await bot.get_session(TG)
     assert (after.session, after.version) == (before.session, before.version)
+
+
+async def test_a_long_value_under_a_key_with_a_nul_is_refused_and_writes_nothing(hot_store: HotStore) -> None:
+    bot = hot_store.bot("spin")
+    before = await bot.get_session(TG)
+    with pytest.raises(InvalidInput):
+        async with bot.turn(TG) as turn:
+            turn.session["a\x00b"] = "x" * 100
+    assert (await bot.get_session(TG)).version == before.version
+
+
+async def test_an_int_replaced_by_an_equal_bool_counts_as_a_change(hot_store: HotStore) -> None:
+    bot = hot_store.bot("spin")
+    async with bot.turn(TG) as turn:
+        turn.session["feedback_in_progress"] = 0
+    async with bot.turn(TG) as turn:
+        turn.session["feedback_in_progress"] = False
+    assert (await bot.get_session(TG)).session["feedback_in_progress"] is False
