@@ -13,6 +13,7 @@ from fakeredis.aioredis import FakeAsyncRedisConnection
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import ResponseError
 
+from hotstore.compat import DatabaseService
 from hotstore.core.autopipeline import AutoPipelineRedis, FastPackConnection, connect_autopipelined
 from hotstore.core.redis_client import connect
 from hotstore.core.settings import Settings
@@ -84,6 +85,36 @@ async def test_concurrent_xp_awards_through_the_store_give_exact_totals(
         assert sorted(outcome.total_xp for outcome in outcomes) == list(range(10, 1001, 10))
         assert sum(outcome.leveled_up for outcome in outcomes) == 10  # levels 2..11, each crossed once
         assert await store.leaderboards.score(7) == 1000
+
+
+async def test_the_v4_facade_calls_of_concurrent_messages_share_pipelines(
+    client: AutoPipelineRedis, namespace: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/facade.db", namespace=namespace)
+    async with await HotStore.open(settings, redis=client) as store:
+        service = _BoundService("spin_bot", store)
+
+        async def message(tg: int) -> None:
+            state = await service.get_user_session(tg)
+            await service.save_session(tg, {**state["session"], "chat_state": "busy"}, state["stats"])
+            await service.add_xp_and_check_level_up(tg, 10)
+
+        await asyncio.gather(*(message(tg) for tg in range(1, 33)))  # first contacts, scripts loaded
+        batches, pipelined, direct = client.batches_sent, client.pipelined_calls, client.direct_sent
+        await asyncio.gather(*(message(tg) for tg in range(1, 33)))
+        calls = (client.pipelined_calls - pipelined) + (client.direct_sent - direct)
+        assert calls == 3 * 32
+        assert client.batches_sent - batches + client.direct_sent - direct < calls / 4  # far fewer packets
+        assert (await service.get_user_session(5))["session"]["chat_state"] == "busy"
+
+
+class _BoundService(DatabaseService):
+    def __init__(self, bot_name: str, store: HotStore) -> None:
+        super().__init__(bot_name)
+        self._bound = store
+
+    async def _store(self) -> HotStore:
+        return self._bound
 
 
 def test_fast_packing_matches_redis_py_byte_for_byte() -> None:
