@@ -31,6 +31,7 @@ from hotstore.core.levels import LevelTable
 from hotstore.core.settings import Settings
 from hotstore.core.state import LevelUp, PatchResult, SessionState, UserState
 from hotstore.core.store import UNSET, BotStore, HotStore
+from hotstore.core.turn import Turn
 from hotstore.durable import (
     Access,
     BadgeRecord,
@@ -93,6 +94,7 @@ __all__ = [
     "TrainingHistory",
     "TrainingRecord",
     "TrainingRecorded",
+    "Turn",
     "UnsafeRedisConfig",
     "UserState",
     "__version__",

@@ -17,6 +17,11 @@ Stores, each named after what it is:
 ``private_redis(*options)`` starts a ``redis-server`` of the test's own (free port, temp dir, stopped by pid) for
 tests that configure Redis in ways the shared server must not be (tests/support/redis_server.py).
 
+The embedded default is pinned to fakeredis for the whole run (``HOTSTORE_EMBEDDED_REDIS=fakeredis``, set below
+before anything builds Settings; a run may set it to ``server`` itself): a store opened without a Redis then stays
+in-process, as the suite's "fake" axis means, and no test starts a redis-server child unless it asks for one
+(tests/core/test_embedded_redis.py). pytest has no environment option of its own without a plugin, hence here.
+
 Fixture names are unique across the suite (tests/test_suite_layout.py checks it): an area's conftest.py or a
 test module adds fixtures of its own, never a second definition of a name.
 """
@@ -54,6 +59,8 @@ from tests.support.servers import (
     reset_postgres_schema,
 )
 from tests.support.stores import StoreFactory
+
+os.environ.setdefault("HOTSTORE_EMBEDDED_REDIS", "fakeredis")  # see the module docstring
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -16,7 +16,8 @@ whose documents are the JSON ones merged over the v4 defaults. Example::
   write, and board scores are set if the boards are already built. Users with unflushed hot writes are left
   alone and reported in ``live_conflicts`` (flush, e.g. stop the bots, and run again).
 - Batched (``batch_size`` users per SQL transaction and per Redis script); the input is copied to
-  ``<file>.backup`` first, as v4's script did. Progress goes to ``progress`` (stderr by default).
+  ``<file>.backup`` first, as v4's script did. Progress goes to ``progress`` (stderr by default): a
+  ``rich`` progress bar on a terminal, plain lines elsewhere.
 """
 
 from __future__ import annotations
@@ -31,6 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from hotstore.cli.dump_reader import Dump, read_dump
@@ -213,14 +224,15 @@ async def _write(
             await create_tables(engine)
         scripts = Scripts(redis)
         keys = settings.keys
-        for start in range(0, len(users), batch_size):
-            chunk = users[start : start + batch_size]
-            batch = await _write_isolating_refused(engine, chunk, bot_name, report)
-            if batch:
-                evict_keys, evict_args = _evict_keys(keys, bot_name, batch), _evict_args(bot_name, batch)
-                conflicts = await scripts.call(JSON_IMPORT_EVICT, evict_keys, evict_args)
-                report.live_conflicts.extend(int(member) for member in conflicts)
-            _show_progress(progress, start + len(chunk), len(users))
+        with ImportProgress(progress, len(users)) as shown:
+            for start in range(0, len(users), batch_size):
+                chunk = users[start : start + batch_size]
+                batch = await _write_isolating_refused(engine, chunk, bot_name, report)
+                if batch:
+                    evict_keys, evict_args = _evict_keys(keys, bot_name, batch), _evict_args(bot_name, batch)
+                    conflicts = await scripts.call(JSON_IMPORT_EVICT, evict_keys, evict_args)
+                    report.live_conflicts.extend(int(member) for member in conflicts)
+                shown.update(start + len(chunk))
     finally:
         await engine.dispose()
         await redis.aclose()
@@ -276,13 +288,35 @@ def _evict_args(bot_name: str, batch: Sequence[ImportedUser]) -> list[str | int]
     return args
 
 
-def _show_progress(stream: TextIO | None, done: int, total: int) -> None:
-    if stream is None:
-        return
-    stream.write(f"\rimporting users: {done}/{total} ({100 * done // max(total, 1)}%)")
-    if done >= total:
-        stream.write("\n")
-    stream.flush()
+class ImportProgress:
+    """The import's progress on ``stream``: a ``rich`` progress bar on a terminal, plain ``importing users: n/N``
+    lines elsewhere (a pipe, a log); nothing for ``None``."""
+
+    def __init__(self, stream: TextIO | None, total: int) -> None:
+        self.stream, self.total = stream, total
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> ImportProgress:
+        if self.stream is not None and self.stream.isatty():
+            self._bar = Progress(TextColumn("importing users"), BarColumn(), MofNCompleteColumn(),
+                                 TaskProgressColumn(), TimeRemainingColumn(), console=Console(file=self.stream))
+            self._task = self._bar.add_task("import", total=self.total)
+            self._bar.start()
+        return self
+
+    def update(self, done: int) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=done)
+        elif self.stream is not None:
+            self.stream.write(f"\rimporting users: {done}/{self.total} ({100 * done // max(self.total, 1)}%)")
+            if done >= self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 __all__ = ["BadRecord", "MigrationReport", "migrate_json", "parse_record"]

@@ -1,4 +1,8 @@
-"""Opt-in auto-pipelining: the commands that concurrent tasks issue in one event-loop turn go out as one pipeline.
+"""Adaptive auto-pipelining: the commands that concurrent tasks issue in one event-loop turn go out as one pipeline.
+
+On by default against a real Redis (``Settings.autopipeline``, ``HOTSTORE_AUTOPIPELINE=0`` turns it off). It is
+adaptive: a call made while nothing else is waiting or in flight is sent at once, on its own, so a strictly
+sequential bot pays no extra loop turn; only calls that find others waiting are queued and coalesced.
 
 Like ioredis's ``enableAutoPipelining``: a hotstore call is one ``EVALSHA``; with 32 tasks in flight, the calls
 that become ready together are sent in one write and their replies read in one pass, instead of 32 writes,
@@ -66,19 +70,29 @@ class AutoPipelineRedis(aioredis.Redis):
         self._queue: list[_Pending] = []
         self._flush_scheduled = False
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._busy = 0  # calls sent or queued and not yet answered
         self.batches_sent = 0  # pipelines sent so far (commands per pipeline = calls / batches_sent)
+        self.direct_sent = 0  # calls sent at once because nothing else was waiting
+        self.pipelined_calls = 0  # calls sent inside pipelines
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         name = args[0].upper() if isinstance(args[0], str) else args[0]
         if name not in self.batched or self.single_connection_client:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append((args, options, future))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)  # runs after every task made ready in this turn had its go
-        return await future
+        self._busy += 1
+        try:
+            if self._busy == 1:  # nothing else waiting or in flight: no one to share a packet with, send now
+                self.direct_sent += 1
+                return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[Any] = loop.create_future()
+            self._queue.append((args, options, future))
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon(self._flush)  # runs after every task made ready in this turn had its go
+            return await future
+        finally:
+            self._busy -= 1
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -102,6 +116,7 @@ class AutoPipelineRedis(aioredis.Redis):
                     pipe.execute_command(*args, **options)
                 replies = await pipe.execute(raise_on_error=False)
             self.batches_sent += 1
+            self.pipelined_calls += len(live)
         except BaseException as exc:  # the connection failed: every call of the batch sees the error
             for _, _, future in live:
                 if not future.done():

@@ -9,6 +9,16 @@ one-byte type tag that Lua can read):
 
 Session fields are ``s:<key>``, stats fields ``t:<key>`` (hotstore.core.constants).
 
+Compact hashes: Redis keeps a hash in its compact listpack encoding only while every field and value is at most
+``hash-max-listpack-value`` bytes (64 by default); one longer value turns the whole hash into a hashtable, about
+2.5× the memory. So an encoded value longer than :data:`CHUNK_BYTES` is split (see :func:`chunk_value`):
+
+- ``s:<key>`` holds ``c<n>:`` followed by the first part (the head, at most 64 bytes);
+- ``s:<key>\x00<i>`` for i = 1 … n-1 hold the following parts (64 bytes each at most).
+
+The head still names the key, so a script sets, deletes or refuses to increment (``c`` is not ``i``) one
+top-level key atomically, deleting the old value's parts (patch_session.lua, turn.lua).
+
 The user hash's applied-training marks (``lt``, ``lr``: record_training.lua) are flushed to and loaded from
 ``users.training_marks``, the document ``{"last": <id>, "recent": [<ids>]}``: see
 :func:`training_marks_from_hash` and :func:`training_marks_to_hash`.
@@ -22,16 +32,55 @@ from typing import Any
 import msgpack
 
 from hotstore.core.constants import (
+    CHUNK_BYTES,
+    CHUNK_SEPARATOR,
     LUA_EXACT_INT,
     SESSION_FIELD_PREFIX,
     STATS_FIELD_PREFIX,
     USER_LAST_TRAINING,
     USER_RECENT_TRAININGS,
 )
+from hotstore.core.errors import InvalidInput
 
 INT_TAG = b"i"
 PACKED_TAG = b"m"
+CHUNK_TAG = b"c"
 _packb = msgpack.packb
+
+
+def chunk_value(name: str, encoded: bytes) -> list[tuple[str, bytes]]:
+    """The hash fields of one encoded value: ``[(name, encoded)]`` when it fits :data:`CHUNK_BYTES`, else its
+    head (``c<n>:`` + first part) and ``n - 1`` continuation fields ``name\x00<i>``."""
+    if len(encoded) <= CHUNK_BYTES:
+        return [(name, encoded)]
+    if CHUNK_SEPARATOR in name:
+        raise InvalidInput(f"document key {name!r} contains NUL, which the hash encoding reserves")
+    count = 2
+    while CHUNK_BYTES - len(b"c%d:" % count) + (count - 1) * CHUNK_BYTES < len(encoded):
+        count += 1
+    head_room = CHUNK_BYTES - len(b"c%d:" % count)
+    fields = [(name, b"c%d:" % count + encoded[:head_room])]
+    for index in range(1, count):
+        start = head_room + (index - 1) * CHUNK_BYTES
+        fields.append((f"{name}{CHUNK_SEPARATOR}{index}", encoded[start : start + CHUNK_BYTES]))
+    return fields
+
+
+def is_continuation(name: str) -> bool:
+    """True for the continuation field of a chunked value (``s:<key>\x00<i>``)."""
+    return CHUNK_SEPARATOR in name
+
+
+def join_chunks(name: str, head: bytes, fields: Mapping[str, bytes]) -> bytes:
+    """The encoded value of a chunked head ``c<n>:<part>`` and its continuations in ``fields`` (str names)."""
+    count_text, _, first = head[1:].partition(b":")
+    parts = [first]
+    for index in range(1, int(count_text)):
+        part = fields.get(f"{name}{CHUNK_SEPARATOR}{index}")
+        if part is None:
+            raise ValueError(f"chunked field {name!r} lacks part {index}")
+        parts.append(part)
+    return b"".join(parts)
 
 
 def encode_value(value: Any) -> bytes:
@@ -60,10 +109,12 @@ def encode_document(prefix: str, document: Mapping[str, Any]) -> dict[str, bytes
         kind = type(value)
         if kind is int and -LUA_EXACT_INT <= value <= LUA_EXACT_INT:
             fields[prefix + key] = b"i%d" % value
-        elif kind is str:
-            fields[prefix + key] = PACKED_TAG + _packb(value, use_bin_type=True)
-        else:
-            fields[prefix + key] = encode_value(value)
+            continue
+        encoded = PACKED_TAG + _packb(value, use_bin_type=True) if kind is str else encode_value(value)
+        if len(encoded) <= CHUNK_BYTES:
+            fields[prefix + key] = encoded
+            continue
+        fields.update(chunk_value(prefix + key, encoded))
     return fields
 
 
@@ -71,8 +122,12 @@ def decode_documents(fields: Mapping[bytes | str, bytes]) -> tuple[dict[str, Any
     """Split a session hash into ``(session_data, stats_data)``; metadata fields are ignored."""
     session: dict[str, Any] = {}
     stats: dict[str, Any] = {}
-    for raw_name, raw in fields.items():
-        name = raw_name.decode() if isinstance(raw_name, bytes) else raw_name
+    named = {(name.decode() if isinstance(name, bytes) else name): raw for name, raw in fields.items()}
+    for name, raw in named.items():
+        if is_continuation(name):
+            continue
+        if raw[:1] == CHUNK_TAG:
+            raw = join_chunks(name, raw, named)
         if name.startswith(SESSION_FIELD_PREFIX):
             session[name[len(SESSION_FIELD_PREFIX) :]] = decode_value(raw)
         elif name.startswith(STATS_FIELD_PREFIX):

@@ -38,6 +38,10 @@ SESSION_UPDATED_MS = "ua"
 SESSION_XP = "xp"  # XP earned in this bot (bot_sessions.xp; the bot board's score)
 SESSION_FIELD_PREFIX = "s:"  # s:<key> holds session_data[key]
 STATS_FIELD_PREFIX = "t:"  # t:<key> holds stats_data[key]
+# A value longer than this is split over several fields (hotstore.core.codec.chunk_value): Redis's default
+# hash-max-listpack-value is 64, and one longer value turns the whole hash from listpack into a hashtable.
+CHUNK_BYTES = 64
+CHUNK_SEPARATOR = "\x00"  # s:<key>\x00<i> is part i of a chunked value
 
 # Documents (hotstore.core.documents): a per-bot hash keyed by a string, or a user's session in one bot. The data
 # is one SESSION_FIELD_PREFIX field per top-level key (in a session: session_data itself); the state is one field.

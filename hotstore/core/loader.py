@@ -96,7 +96,7 @@ def document_fields(row: BotDocument | None) -> HashFields:
 
 
 @asynccontextmanager
-async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One transaction; SQL out of reach (refused, lost, too many clients, pool exhausted) is StoreUnavailable."""
     async with sql_reachable(), engine.begin() as conn:
         yield conn
@@ -116,7 +116,7 @@ async def _user_row(conn: AsyncConnection, telegram_id: int) -> User | None:
 
 async def load_user(engine: AsyncEngine, telegram_id: int, *, create: bool, profile: Profile) -> HashFields | None:
     """The user's hash fields from SQL; the row is inserted first when ``create``. None if absent."""
-    async with _transaction(engine) as conn:
+    async with transaction(engine) as conn:
         if create:
             await _ensure_user(conn, telegram_id, profile)
         row = await _user_row(conn, telegram_id)
@@ -131,7 +131,7 @@ async def load_session(
     (a new session gets ``new_documents`` as (session_data, stats_data), by default v4's default documents).
     None if either row is absent and not created."""
     session_data, stats_data = new_documents if new_documents is not None else (default_session(), default_stats())
-    async with _transaction(engine) as conn:
+    async with transaction(engine) as conn:
         if create:
             user_id = await _ensure_user(conn, telegram_id, profile)
             insert = insert_for(conn.dialect.name, BotSession).values(
@@ -151,7 +151,7 @@ async def load_session(
 async def load_document(engine: AsyncEngine, bot_name: str, key: str) -> HashFields:
     """A bot document's hash fields from SQL (:func:`document_fields`: an empty one if it has no row yet)."""
     query = select(BotDocument.__table__).where(BotDocument.bot_name == bot_name, BotDocument.doc_key == key)
-    async with _transaction(engine) as conn:
+    async with transaction(engine) as conn:
         row = (await conn.execute(query)).mappings().one_or_none()
     return document_fields(BotDocument(**row) if row is not None else None)
 
@@ -160,6 +160,6 @@ async def read_document_states(engine: AsyncEngine, bot_name: str, prefix: str) 
     """``{doc_key: (state, version)}`` of a bot's document rows whose key starts with ``prefix``."""
     query = select(BotDocument.doc_key, BotDocument.state, BotDocument.version).where(
         BotDocument.bot_name == bot_name, BotDocument.doc_key.startswith(prefix, autoescape=True))
-    async with _transaction(engine) as conn:
+    async with transaction(engine) as conn:
         rows = (await conn.execute(query)).all()
     return {str(key): (state, int(version)) for key, state, version in rows}

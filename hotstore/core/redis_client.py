@@ -1,8 +1,10 @@
-"""The Redis client a store uses: a real server from ``settings.redis_url``, or the embedded fakeredis.
+"""The Redis client a store uses: a real server from ``settings.redis_url``, or the embedded default.
 
-The embedded default is one in-process ``fakeredis.FakeServer`` shared by every store of the process,
-so a bot, the compat facade and an in-process worker see the same data. It is for development, the
-demo and tests: it cannot be shared between processes and is not a production store.
+The embedded default (no ``REDIS_URL``) is shared by every store of the process, so a bot, the compat facade and
+an in-process worker see the same data: a private ``redis-server`` child when the binary is on the PATH
+(:mod:`hotstore.core.embedded_redis`), else one in-process ``fakeredis.FakeServer`` (``HOTSTORE_EMBEDDED_REDIS``
+chooses). Either is for development, the demo and tests: not shared between processes, persisting nothing, not
+a production store.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from hotstore.core import embedded_redis
 from hotstore.core.autopipeline import FastPackConnection, connect_autopipelined
 from hotstore.core.errors import StoreUnavailable
 from hotstore.core.settings import Settings
@@ -37,7 +40,8 @@ def embedded_server() -> fakeredis.FakeServer:
 
 
 def connect(settings: Settings) -> aioredis.Redis:
-    """A client for ``settings.redis_url``; ``None`` gives a client on :func:`embedded_server`.
+    """A client for ``settings.redis_url``; ``None`` gives a client on the embedded default: the private
+    redis-server (:func:`hotstore.core.embedded_redis.url`) or the in-process :func:`embedded_server`.
 
     Responses are bytes (``decode_responses=False``): hash values are codec-encoded binary.
     Commands are never retried by the client, since a re-sent script could apply twice.
@@ -46,13 +50,15 @@ def connect(settings: Settings) -> aioredis.Redis:
     as redis-py's Python packer, which it falls back to for anything hiredis refuses); ``rediss://`` and
     ``unix://`` URLs keep redis-py's TLS and socket connections.
     """
-    if settings.redis_url is None:
-        client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=embedded_server())
-        return client
+    url = settings.redis_url
+    if url is None:
+        if settings.embedded_backend == "fakeredis":
+            client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=embedded_server())
+            return client
+        url = embedded_redis.url()  # the private redis-server child, started on first use
     if settings.autopipeline:
-        return connect_autopipelined(settings.redis_url)
-    real: aioredis.Redis = aioredis.Redis.from_url(
-        settings.redis_url, decode_responses=False, connection_class=FastPackConnection)
+        return connect_autopipelined(url)
+    real: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=False, connection_class=FastPackConnection)
     return real
 
 

@@ -61,6 +61,7 @@ ADD_XP = Lua("add_xp", prelude=True)
 RECORD_TRAINING = Lua("record_training", prelude=True)
 DOC_READ = Lua("doc_read", prelude=True)
 DOC_WRITE = Lua("doc_write", prelude=True)
+TURN = Lua("turn", prelude=True)  # the exit of bot.turn(): changed keys, increments and XP in one script
 # Leaderboard reads.
 BOARD_AROUND = Lua("board_around")
 BOARD_COMPETITION_RANK = Lua("board_competition_rank")
@@ -77,6 +78,7 @@ JSON_IMPORT_EVICT = Lua("json_import_evict")
 
 CATALOGUE: tuple[Lua, ...] = (
     READ_USER, TOUCH_USER, TOUCH_SESSION, SAVE_SESSION, PATCH_SESSION, ADD_XP, RECORD_TRAINING, DOC_READ, DOC_WRITE,
+    TURN,
     BOARD_AROUND, BOARD_COMPETITION_RANK, COMPARE_AND_CLEAN, REBUILD_CHUNK, REBUILD_SWAP, SWEEP_IDLE,
     EVICT_CLEAN, REBASE_VERSION, DELETE_USER, JSON_IMPORT_EVICT,
 )

@@ -23,6 +23,7 @@ from hotstore.core.loader import LoadBlocks, Profile, load_session, load_user
 from hotstore.core.patch import build_patch
 from hotstore.core.profile import UNSET, ProfileArg, profile_for_insert, profile_ops
 from hotstore.core.state import LevelUp, PatchResult, SessionState, hash_fields
+from hotstore.core.turn import Turn
 from hotstore.core.validation import check_document, check_int, check_telegram_id
 
 if TYPE_CHECKING:
@@ -53,15 +54,13 @@ class BotStore:
         """The read-through loader of a script's MISS. ``create``: user and session are inserted if absent;
         ``create_session`` (with ``create=False``): only the session, and only for a user that exists."""
         async def load() -> LoadBlocks | None:
-            new = self.store.session_defaults(self.name)
-            loaded = await load_session(self.store.engine, telegram_id, self.name, create=create, profile=profile,
-                                        new_documents=new)
+            loaded = await self.store.cold_loads.session(telegram_id, self.name, create=create, profile=profile)
             if loaded is None and create_session:
                 # the user must exist; the session is created for a known user (as v4 had none to create)
                 if await load_user(self.store.engine, telegram_id, create=False, profile=profile) is None:
                     return None
                 loaded = await load_session(self.store.engine, telegram_id, self.name, create=True, profile=profile,
-                                            new_documents=new)
+                                            new_documents=self.store.session_defaults(self.name))
             if loaded is None:
                 return None
             user, session = loaded
@@ -88,6 +87,13 @@ class BotStore:
         reply = await self.store.run_script(scripts.TOUCH_SESSION, script_keys, args, load)
         assert reply is not None
         return SessionState.from_reply(self.name, reply[1], reply[2])
+
+    def turn(self, telegram_id: int, *, username: ProfileArg = UNSET, first_name: ProfileArg = UNSET,
+             last_name: ProfileArg = UNSET) -> Turn:
+        """One message's work on this user: ``async with bot.turn(tg) as turn: ...`` reads user and session in
+        one round trip and writes what changed (documents, increments, XP) in one more (:mod:`hotstore.core.turn`)."""
+        check_telegram_id(telegram_id)
+        return Turn(self, telegram_id, username=username, first_name=first_name, last_name=last_name)
 
     async def save_session(self, telegram_id: int, session_data: Mapping[str, Any],
                            stats_data: Mapping[str, Any] | None = None) -> int:

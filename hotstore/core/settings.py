@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -23,7 +24,8 @@ ENV_MAX_DOCUMENT_BYTES = "HOTSTORE_MAX_DOCUMENT_BYTES"
 ENV_WEEKLY_BOARD_WEEKS = "HOTSTORE_WEEKLY_BOARD_WEEKS"
 ENV_ACTIVITY_RESOLUTION = "HOTSTORE_ACTIVITY_RESOLUTION"
 ENV_ARQ_REDIS_URL = "HOTSTORE_ARQ_REDIS_URL"
-ENV_AUTOPIPELINE = "HOTSTORE_AUTOPIPELINE"  # "1": coalesce concurrent calls into pipelines
+ENV_AUTOPIPELINE = "HOTSTORE_AUTOPIPELINE"  # "0": no coalescing of concurrent calls into pipelines
+ENV_EMBEDDED_REDIS = "HOTSTORE_EMBEDDED_REDIS"  # without REDIS_URL: auto | server | fakeredis
 ENV_EMBEDDED_WORKER = "HOTSTORE_EMBEDDED_WORKER"  # "0": init_db() starts no in-process flusher
 ENV_METRICS_PORT = "HOTSTORE_METRICS_PORT"  # a worker serves /metrics and /healthz on this port (unset: none)
 ENV_METRICS_HOST = "HOTSTORE_METRICS_HOST"  # the address it listens on (default: every interface)
@@ -39,6 +41,7 @@ DEFAULT_WEEKLY_BOARD_WEEKS = 5
 DEFAULT_ACTIVITY_RESOLUTION_S = 60
 DEFAULT_METRICS_HOST = "0.0.0.0"  # a container's port is reached from outside it
 DEFAULT_HEALTH_MAX_AGE_S = 60.0  # as ``hotstore status --check --max-age``
+EMBEDDED_REDIS_MODES = ("auto", "server", "fakeredis")  # auto: a private redis-server when on the PATH
 
 
 def normalize_database_url(url: str | None) -> str:
@@ -61,7 +64,9 @@ class Settings:
     weekly_board_weeks: int = DEFAULT_WEEKLY_BOARD_WEEKS
     activity_resolution: int = DEFAULT_ACTIVITY_RESOLUTION_S
     arq_redis_url: str | None = None
-    autopipeline: bool = False  # real Redis only: see hotstore.core.autopipeline
+    autopipeline: bool = True  # adaptive, real Redis only (never on fakeredis): see hotstore.core.autopipeline
+    # without redis_url: see hotstore.core.embedded_redis; the default follows HOTSTORE_EMBEDDED_REDIS (else auto)
+    embedded_redis_mode: str = field(default_factory=lambda: os.environ.get(ENV_EMBEDDED_REDIS) or "auto")
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -78,6 +83,9 @@ class Settings:
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise InvalidInput(f"{name} must be a positive number: {value!r}")
+        if self.embedded_redis_mode not in EMBEDDED_REDIS_MODES:
+            raise InvalidInput(f"{ENV_EMBEDDED_REDIS} must be one of {', '.join(EMBEDDED_REDIS_MODES)}: "
+                               f"{self.embedded_redis_mode!r}")
         if not isinstance(self.activity_resolution, int) or self.activity_resolution < 0:
             raise InvalidInput(f"activity_resolution must be an int >= 0: {self.activity_resolution!r}")
 
@@ -88,6 +96,13 @@ class Settings:
     @property
     def embedded_redis(self) -> bool:
         return not self.redis_url
+
+    @property
+    def embedded_backend(self) -> str:
+        """Without ``redis_url``: ``"server"`` (a private redis-server child) or ``"fakeredis"`` (in-process)."""
+        if self.embedded_redis_mode != "auto":
+            return self.embedded_redis_mode
+        return "server" if shutil.which("redis-server") else "fakeredis"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -106,6 +121,7 @@ class Settings:
             ("weekly_board_weeks", ENV_WEEKLY_BOARD_WEEKS, int),
             ("activity_resolution", ENV_ACTIVITY_RESOLUTION, int),
             ("arq_redis_url", ENV_ARQ_REDIS_URL, str),
+            ("embedded_redis_mode", ENV_EMBEDDED_REDIS, str),
         ]
         for name, var, kind in spec:
             raw = env.get(var)

@@ -10,7 +10,7 @@ from typing import Any, cast
 import msgpack
 
 from hotstore.core import constants as c
-from hotstore.core.codec import INT_TAG, PACKED_TAG, decode_documents, decode_value
+from hotstore.core.codec import CHUNK_TAG, INT_TAG, PACKED_TAG, decode_documents, decode_value, join_chunks
 from persistence.models import v4_user_dict
 
 
@@ -57,18 +57,25 @@ def _session_reply(flat: list[bytes]) -> tuple[dict[str, Any], dict[str, Any], d
     meta: dict[str, bytes] = {}
     documents = (session, stats)
     names = _FIELD_NAMES
+    chunked: dict[str, bytes] = {}  # heads and continuations of values split over several fields
     for name, raw in zip(flat[::2], flat[1::2], strict=True):
         where, key = names.get(name) or _field_name(name)
         if where == _META:
             meta[key] = raw
             continue
         tag = raw[:1]
-        if tag == INT_TAG:
+        if tag == CHUNK_TAG or c.CHUNK_SEPARATOR in key:  # a continuation may start with any byte
+            chunked[name.decode()] = raw
+        elif tag == INT_TAG:
             documents[where][key] = int(raw[1:])
         elif tag == PACKED_TAG:  # decode_value's msgpack branch, inlined
             documents[where][key] = _unpackb(raw[1:], raw=False, strict_map_key=False)
         else:
             documents[where][key] = decode_value(raw)  # raises on an unknown tag
+    for head, raw in chunked.items():
+        if raw[:1] == CHUNK_TAG and c.CHUNK_SEPARATOR not in head:
+            where, key = _field_name(head.encode())
+            documents[where][key] = decode_value(join_chunks(head, raw, chunked))
     return session, stats, meta
 
 

@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hotstore.core import embedded_redis
+from hotstore.core.cold_loads import ColdLoads
 from hotstore.core.defaults import default_session, default_stats
 from hotstore.core.errors import HotstoreError
 from hotstore.core.keys import KeyScheme, check_bot_name
 from hotstore.core.leaderboard import Leaderboards
-from hotstore.core.loader import LoadBlocks, Profile, load_user
+from hotstore.core.loader import LoadBlocks, Profile
 from hotstore.core.profile import UNSET, ProfileArg, profile_for_insert, profile_ops
 from hotstore.core.redis_client import connect
 from hotstore.core.redis_config import check_redis_config
@@ -60,16 +62,18 @@ class HotStore:
     """Users, sessions, XP and leaderboards of one namespace. Open with :meth:`open`; one per process."""
 
     def __init__(self, settings: Settings, redis: aioredis.Redis, engine: AsyncEngine, *,
-                 owns_redis: bool = False, owns_engine: bool = False) -> None:
+                 owns_redis: bool = False, owns_engine: bool = False, holds_embedded_server: bool = False) -> None:
         self.settings = settings
         self.redis = redis
         self.engine = engine
         self.keys: KeyScheme = settings.keys
         self.scripts = Scripts(redis)
         self.leaderboards = Leaderboards(redis, self.keys, self.scripts)
+        self.cold_loads = ColdLoads(engine, documents_for=self.session_defaults)  # batched, single-flight
         self._owns_redis = owns_redis
         self._owns_engine = owns_engine
         self._session_defaults: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._holds_embedded_server = holds_embedded_server  # released (the last one stops it) on close
 
     @classmethod
     async def open(cls, settings: Settings | None = None, *, redis: aioredis.Redis | None = None,
@@ -108,7 +112,11 @@ class HotStore:
                 if owns_redis:
                     await client.aclose()
                 raise
-        store = cls(settings, client, engine, owns_redis=owns_redis, owns_engine=owns_engine)
+        holds_server = owns_redis and settings.embedded_redis and settings.embedded_backend == "server"
+        if holds_server:
+            embedded_redis.acquire()  # the private redis-server child, started on first use
+        store = cls(settings, client, engine, owns_redis=owns_redis, owns_engine=owns_engine,
+                    holds_embedded_server=holds_server)
         if registry is not None:
             instrument(store, registry)
         return store
@@ -119,6 +127,9 @@ class HotStore:
             await self.redis.aclose()
         if self._owns_engine:
             await self.engine.dispose()
+        if self._holds_embedded_server:
+            self._holds_embedded_server = False
+            embedded_redis.release()  # the last store of the process stops the child
 
     async def __aenter__(self) -> HotStore:
         return self
@@ -167,7 +178,7 @@ class HotStore:
         key = self.keys.user(telegram_id)
 
         async def load() -> LoadBlocks | None:
-            fields = await load_user(self.engine, telegram_id, create=True, profile=profile)
+            fields = await self.cold_loads.user(telegram_id, create=True, profile=profile)
             return [(1, fields)] if fields is not None else None
 
         args = [telegram_id, *ops, self.settings.activity_resolution * 1000]
@@ -180,7 +191,7 @@ class HotStore:
         (inserted first if ``create``), or None when the user is unknown."""
 
         async def load() -> LoadBlocks | None:
-            fields = await load_user(self.engine, telegram_id, create=create, profile=Profile())
+            fields = await self.cold_loads.user(telegram_id, create=create, profile=Profile())
             return [(1, fields)] if fields is not None else None
 
         return load

@@ -95,6 +95,7 @@ PUBLIC_SURFACE = {
     "TrainingRecorded", "UNSET", "UserState", "__version__", "default_session", "default_stats", "delete_user",
     "BadgeRecord", "PaymentRecord", "PromocodeRecord", "SubscriptionRecord", "TrainingRecord", "InProcessFlusher",
     "StoreFull", "UnsafeRedisConfig",
+    "Turn",
 }
 
 

@@ -23,7 +23,8 @@ def test_the_api_example_runs_on_the_embedded_defaults(tmp_path: Path) -> None:
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "level 1 → 2" in result.stdout
-    assert "(1, 42, 150)" in result.stdout
+    assert "(1, 42, 160)" in result.stdout  # 150 from add_xp, 10 from the turn
+    assert "LevelUp(" in result.stdout  # the turn's outcome
 
 
 def test_the_quick_start_block_has_the_install_and_test_commands_ci_runs() -> None:

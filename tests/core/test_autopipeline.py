@@ -13,6 +13,7 @@ from fakeredis.aioredis import FakeAsyncRedisConnection
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import ResponseError
 
+from hotstore.compat import DatabaseService
 from hotstore.core.autopipeline import AutoPipelineRedis, FastPackConnection, connect_autopipelined
 from hotstore.core.redis_client import connect
 from hotstore.core.settings import Settings
@@ -86,6 +87,36 @@ async def test_concurrent_xp_awards_through_the_store_give_exact_totals(
         assert await store.leaderboards.score(7) == 1000
 
 
+async def test_the_v4_facade_calls_of_concurrent_messages_share_pipelines(
+    client: AutoPipelineRedis, namespace: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/facade.db", namespace=namespace)
+    async with await HotStore.open(settings, redis=client) as store:
+        service = _BoundService("spin_bot", store)
+
+        async def message(tg: int) -> None:
+            state = await service.get_user_session(tg)
+            await service.save_session(tg, {**state["session"], "chat_state": "busy"}, state["stats"])
+            await service.add_xp_and_check_level_up(tg, 10)
+
+        await asyncio.gather(*(message(tg) for tg in range(1, 33)))  # first contacts, scripts loaded
+        batches, pipelined, direct = client.batches_sent, client.pipelined_calls, client.direct_sent
+        await asyncio.gather(*(message(tg) for tg in range(1, 33)))
+        calls = (client.pipelined_calls - pipelined) + (client.direct_sent - direct)
+        assert calls == 3 * 32
+        assert client.batches_sent - batches + client.direct_sent - direct < calls / 4  # far fewer packets
+        assert (await service.get_user_session(5))["session"]["chat_state"] == "busy"
+
+
+class _BoundService(DatabaseService):
+    def __init__(self, bot_name: str, store: HotStore) -> None:
+        super().__init__(bot_name)
+        self._bound = store
+
+    async def _store(self) -> HotStore:
+        return self._bound
+
+
 def test_fast_packing_matches_redis_py_byte_for_byte() -> None:
     commands = [("EVALSHA", "ab" * 20, 2, "{hs}:u:1", b"\x00\xffbin", 42, -7, 1.5, "тест"), ("SCRIPT LOAD", "return 1")]
     for args in commands:
@@ -94,10 +125,61 @@ def test_fast_packing_matches_redis_py_byte_for_byte() -> None:
         assert fast == plain
 
 
-def test_settings_switch_on_autopipelining_for_real_redis_only() -> None:
+def test_autopipelining_is_on_by_default_and_switched_off_by_env() -> None:
     assert Settings.from_env({"HOTSTORE_AUTOPIPELINE": "1"}).autopipeline is True
     assert Settings.from_env({"HOTSTORE_AUTOPIPELINE": "0"}).autopipeline is False
-    assert Settings.from_env({}).autopipeline is False
+    assert Settings.from_env({}).autopipeline is True
+
+
+def test_the_embedded_fakeredis_is_never_autopipelined() -> None:
+    assert not isinstance(connect(Settings(autopipeline=True)), AutoPipelineRedis)
+
+
+class _Packets:
+    """Counts the packets the client's connections send (one per command or per pipeline)."""
+
+    def __init__(self, client: AutoPipelineRedis, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        kind = client.connection_pool.connection_class
+        original = kind.send_packed_command
+
+        async def counting(conn: Connection, command: object, check_health: bool = True) -> None:
+            self.count += 1
+            await original(conn, command, check_health)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(kind, "send_packed_command", counting)
+
+
+async def test_a_lone_call_is_sent_at_once_without_a_pipeline(
+    client: AutoPipelineRedis, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = client.register_script(INCR)
+    await client.script_load(INCR)
+    packets, batches = _Packets(client, monkeypatch), client.batches_sent
+    assert await script(keys=[f"{{{namespace}}}:n"], args=[1]) == 1
+    assert (packets.count, client.batches_sent - batches) == (1, 0)
+
+
+async def test_sequential_calls_never_wait_for_a_pipeline(
+    client: AutoPipelineRedis, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = client.register_script(INCR)
+    await client.script_load(INCR)
+    packets, batches, direct = _Packets(client, monkeypatch), client.batches_sent, client.direct_sent
+    for _ in range(10):
+        await script(keys=[f"{{{namespace}}}:n"], args=[1])
+    assert (packets.count, client.batches_sent - batches, client.direct_sent - direct) == (10, 0, 10)
+
+
+async def test_concurrent_calls_coalesce_into_one_pipeline(client: AutoPipelineRedis, namespace: str) -> None:
+    client.split = 1
+    script = client.register_script(INCR)
+    await client.script_load(INCR)
+    batches, direct = client.batches_sent, client.direct_sent
+    replies = await asyncio.gather(*(script(keys=[f"{{{namespace}}}:n"], args=[1]) for _ in range(30)))
+    assert sorted(replies) == list(range(1, 31))
+    # the first call at once, the 29 that found it in flight in one pipeline
+    assert (client.direct_sent - direct, client.batches_sent - batches) == (1, 1)
 
 
 async def test_settings_give_an_autopipelined_client() -> None:

@@ -218,3 +218,27 @@ async def test_a_warm_document_call_is_one_round_trip_and_no_sql(doc_store: HotS
     finally:
         event.remove(doc_store.engine.sync_engine, "before_cursor_execute", count_sql)
     assert counts == {"redis": 1, "sql": 0}
+
+
+LONG = "долгий текст " * 20  # encodes over 64 bytes: stored as a chunked value (a head and parts)
+
+
+async def test_a_long_value_reads_back_whole_by_name_and_with_the_document(
+        doc_store: HotStore, redis_client: aioredis.Redis) -> None:
+    doc = doc_store.bot(BOT).documents.document("long")
+    await doc.set_data({"note": LONG, "n": 1})
+    assert await doc.get_value("note") == LONG
+    assert (await doc.get()).data == {"note": LONG, "n": 1}
+
+
+async def test_a_long_value_set_short_or_deleted_leaves_no_parts_behind(
+        doc_store: HotStore, redis_client: aioredis.Redis) -> None:
+    documents = doc_store.bot(BOT).documents
+    doc = documents.document("parts")
+    await doc.set_data({"note": LONG, "other": LONG})
+    await doc.update({"note": "short"})
+    await doc.update(unset=["other"])
+    key = doc_store.keys.document(BOT, "parts")
+    names = [name.decode() for name in await redis_client.hkeys(key)]
+    assert not [name for name in names if "\x00" in name]
+    assert (await doc.get()).data == {"note": "short"}

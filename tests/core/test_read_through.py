@@ -12,8 +12,6 @@ import redis.asyncio as aioredis
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import hotstore.core.sessions
-import hotstore.core.store
 from hotstore import HotStore
 from hotstore.core.keys import session_member
 from persistence.models import BotSession, User
@@ -80,7 +78,7 @@ async def test_a_write_during_the_load_is_not_overwritten(
 ) -> None:
     """Between the MISS and the load script, another call loads and writes: its write survives."""
     await seed_sql(sql_engine)
-    real_load = hotstore.core.sessions.load_session
+    real_load = store.cold_loads.session
     intercepted = False
 
     async def load_then_race(*args: Any, **kwargs: Any) -> Any:
@@ -92,7 +90,7 @@ async def test_a_write_during_the_load_is_not_overwritten(
             await store.bot("spin").patch_session(TG, session={"raced": True})
         return loaded
 
-    monkeypatch.setattr(hotstore.core.sessions, "load_session", load_then_race)
+    monkeypatch.setattr(store.cold_loads, "session", load_then_race)
     outcome = await store.bot("spin").add_xp(TG, 10)
     state = await store.bot("spin").get_session(TG)
     assert (outcome.total_xp, outcome.bot_xp) == (765, 615)
@@ -105,7 +103,7 @@ async def test_a_user_write_during_the_user_load_is_not_overwritten(
     store: HotStore, sql_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, redis_client: aioredis.Redis
 ) -> None:
     await seed_sql(sql_engine)
-    real_load = hotstore.core.store.load_user
+    real_load = store.cold_loads.user
     intercepted = False
 
     async def load_then_race(*args: Any, **kwargs: Any) -> Any:
@@ -116,7 +114,7 @@ async def test_a_user_write_during_the_user_load_is_not_overwritten(
             await store.ensure_user(TG, username="new")
         return loaded
 
-    monkeypatch.setattr(hotstore.core.store, "load_user", load_then_race)
+    monkeypatch.setattr(store.cold_loads, "user", load_then_race)
     user = await store.get_user(TG)
     assert user is not None and user.username == "new"
     assert await redis_client.zscore(store.keys.dirty_users, str(TG)) is not None

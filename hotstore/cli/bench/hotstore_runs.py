@@ -1,4 +1,5 @@
-"""The hotstore rows: the native API, the v4 ``DatabaseService`` facade, and the native API auto-pipelined.
+"""The hotstore rows: the native API and the v4 ``DatabaseService`` facade, with the default settings (adaptive
+auto-pipelining on) and with auto-pipelining off, and ``bot.turn`` (hotstore.cli.bench.turn_runs).
 
 All hotstore rows share one namespace, warmed once (every user and session read through from SQL, untimed):
 the timed messages are then warm, one script per call, as in a running bot farm. The write-behind flush is not
@@ -15,8 +16,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.cli.bench.counting import RoundTrips, count_sql, counting_redis
-from hotstore.cli.bench.report import AUTOPIPELINE, FACADE, NATIVE
-from hotstore.cli.bench.workload import Contender, RunResult, Workload, warm_up
+from hotstore.cli.bench.report import FACADE, NATIVE
+from hotstore.cli.bench.workload import Contender, MessageFn, RunResult, Workload, warm_up
 from hotstore.compat import DatabaseService
 from hotstore.core.autopipeline import AutoPipelineRedis
 from hotstore.core.settings import Settings
@@ -106,8 +107,37 @@ async def warm_namespace(rig: HotRig, workload: Workload) -> None:
     await warm_up(NativePath(rig.store), workload)
 
 
-def native_contender(rig: HotRig, name: str = NATIVE) -> Contender:
-    return Contender(name, NativePath(rig.store), rig.trips)
+class PipeliningNote:
+    """The ``begin``/``note`` pair of a row on an auto-pipelined rig: calls per pipeline and calls sent at once
+    during each run (the rig's client is shared by several rows, hence the counters taken at each start)."""
+
+    def __init__(self, rig: HotRig) -> None:
+        redis = rig.store.redis
+        self.redis = redis if isinstance(redis, AutoPipelineRedis) else None
+        self.start = (0, 0, 0)
+
+    def begin(self) -> None:
+        if self.redis is not None:
+            self.start = (self.redis.batches_sent, self.redis.pipelined_calls, self.redis.direct_sent)
+
+    def __call__(self, _result: RunResult) -> str:
+        if self.redis is None:
+            return ""
+        batches, pipelined, direct = (now - then for now, then in zip(
+            (self.redis.batches_sent, self.redis.pipelined_calls, self.redis.direct_sent), self.start, strict=True))
+        per = f"{pipelined / batches:.1f} calls per pipeline in {batches} pipelines" if batches else "no pipeline"
+        return f"{per}, {direct} calls sent at once"
+
+
+def _noted(contender: Contender, rig: HotRig) -> Contender:
+    note = PipeliningNote(rig)
+    if note.redis is not None:
+        contender.note, contender.begin = note, note.begin
+    return contender
+
+
+def native_contender(rig: HotRig, name: str = NATIVE, concurrency: int | None = None) -> Contender:
+    return _noted(Contender(name, NativePath(rig.store), rig.trips, concurrency=concurrency), rig)
 
 
 class _StoreBoundService(DatabaseService):
@@ -121,20 +151,18 @@ class _StoreBoundService(DatabaseService):
         return self._bench_store
 
 
-def facade_contender(rig: HotRig, workload: Workload) -> Contender:
+def bound_service(store: HotStore, bot_name: str) -> DatabaseService:
+    """A v4 ``DatabaseService`` for ``bot_name`` on ``store``."""
+    return _StoreBoundService(bot_name, store)
+
+
+def facade_contender(rig: HotRig, workload: Workload, name: str = FACADE,
+                     concurrency: int | None = None) -> Contender:
     """``hotstore.compat.DatabaseService``, one per bot, as a v4 bot calls it."""
-    path = FacadePath({bot: _StoreBoundService(bot, rig.store) for bot in workload.bot_names})
-    return Contender(FACADE, path, rig.trips)
+    path = FacadePath({bot: bound_service(rig.store, bot) for bot in workload.bot_names})
+    return _noted(Contender(name, path, rig.trips, concurrency=concurrency), rig)
 
 
-def autopipeline_contender(rig: HotRig) -> Contender:
-    """The native API on an auto-pipelining client (``hot_rig(..., autopipeline=True)``)."""
-    redis: AutoPipelineRedis = rig.store.redis  # type: ignore[assignment]
-    start = {"batches": redis.batches_sent}
-
-    def note(result: RunResult) -> str:
-        batches, start["batches"] = redis.batches_sent - start["batches"], redis.batches_sent
-        calls = len(result.latencies_s)
-        return f"{calls / batches:.1f} calls per pipeline on average" if batches else ""
-
-    return Contender(AUTOPIPELINE, NativePath(rig.store), rig.trips, note)
+def message_contender(rig: HotRig, name: str, message: MessageFn, concurrency: int | None = None) -> Contender:
+    """A row whose whole message is one function (``bot.turn``)."""
+    return _noted(Contender(name, None, rig.trips, message=message, concurrency=concurrency), rig)

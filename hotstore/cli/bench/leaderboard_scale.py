@@ -13,13 +13,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgpack
 import redis.asyncio as aioredis
 from sqlalchemy import text
 
 from hotstore.cli.bench.baselines import delete_namespace, postgres_database
-from hotstore.cli.bench.report import BoardReport, Timing
+from hotstore.cli.bench.report import SESSION_MEMORY_RATIO, BoardReport, Timing
 from hotstore.cli.bench.v4_baseline import V4Database
 from hotstore.cli.bench.workload import FIRST_TELEGRAM_ID, Workload
+from hotstore.core import constants as c
+from hotstore.core.codec import decode_documents, encode_value
 from hotstore.core.keys import KeyScheme, board_member
 from hotstore.core.leaderboard import Board, Leaderboards
 from hotstore.core.store import HotStore
@@ -136,9 +139,28 @@ async def run_v4_board(postgres_url: str, members: int, calls: int) -> BoardRepo
 
 
 async def entity_memory(store: HotStore, workload: Workload) -> dict[str, float]:
-    """``MEMORY USAGE`` of the user hash and one session hash of a user the workload wrote to."""
+    """``MEMORY USAGE`` of the user hash and one session hash of a user the workload wrote to, and the session
+    hash's ratio to the msgpack of its fields (now, and with the unchunked encoding used before, which a value
+    over 64 bytes turns into a hashtable), as the issue measured it."""
     telegram_id, bot = workload.sequence()[0]
     redis: Any = store.redis
+    key = store.keys.session(bot, telegram_id)
     user = await redis.memory_usage(store.keys.user(telegram_id), samples=0)
-    session = await redis.memory_usage(store.keys.session(bot, telegram_id), samples=0)
-    return {"user hash (one user)": float(user or 0), "session hash (one user, one bot)": float(session or 0)}
+    session = float(await redis.memory_usage(key, samples=0) or 0)
+    fields: dict[bytes, bytes] = await redis.hgetall(key)
+    packed = len(msgpack.packb(fields))
+    session_data, stats_data = decode_documents({name.decode(): value for name, value in fields.items()})
+    unchunked = {name: value for name, value in fields.items() if not name.startswith((b"s:", b"t:"))}
+    for prefix, document in ((c.SESSION_FIELD_PREFIX, session_data), (c.STATS_FIELD_PREFIX, stats_data)):
+        unchunked.update({(prefix + name).encode(): encode_value(value) for name, value in document.items()})
+    scratch = store.keys.tag + ":bench:unchunked"
+    await redis.hset(scratch, mapping=unchunked)
+    before = float(await redis.memory_usage(scratch, samples=0) or 0)
+    await redis.delete(scratch)
+    return {
+        "user hash (one user)": float(user or 0),
+        "session hash (one user, one bot)": session,
+        "msgpack of the session hash's fields": float(packed),
+        SESSION_MEMORY_RATIO: session / packed if packed else 0.0,
+        "session hash ratio before (unchunked values, hashtable)": before / packed if packed else 0.0,
+    }

@@ -9,13 +9,21 @@ from hotstore.cli.bench.workload import RunResult, Workload
 
 V4_POSTGRES = "v4 way, PostgreSQL"
 V4_SQLITE = "v4 way, SQLite"
-FLOOR = "floor: raw redis-py"
+FLOOR2 = "floor: redis-py, 2 round trips"
+FLOOR = "floor: redis-py, 3 round trips"
 FACADE = "hotstore DatabaseService"
+FACADE_OFF = "hotstore DatabaseService, autopipelining off"
 NATIVE = "hotstore native"
-AUTOPIPELINE = "hotstore native + autopipeline"
+NATIVE_OFF = "hotstore native, autopipelining off"
+TURN = "hotstore bot.turn"
+COLD = "cold pass: DatabaseService, every user new"
+SEQUENTIAL = ", concurrency 1"  # suffix of the sequential rows (a bot handling one message at a time)
 
-TARGET_VS_V4 = 25.0
-TARGET_VS_FLOOR = 0.80
+TARGET_FACADE_VS_FLOOR2 = 1.0
+TARGET_TURN_VS_FLOOR2 = 2.0
+TARGET_COLD_VS_V4 = 5.0
+TARGET_SESSION_MEMORY = 1.5
+SEQUENTIAL_NOISE = 0.95  # "no slower than before" within this much of the same run's off row
 
 
 @dataclass
@@ -42,11 +50,17 @@ def _ratio(row: RunResult, base: RunResult | None) -> str:
     return f"{row.rate / base.rate:.2f}x"
 
 
-def throughput_table(rows: Sequence[RunResult]) -> str:
-    """One line per row: msgs/s, per-call latency, round trips per message, and ratios to the baselines."""
+def throughput_table(rows: Sequence[RunResult], sequential: bool = False) -> str:
+    """One line per row: msgs/s, per-call latency, round trips per message, and ratios to the baselines (for the
+    sequential rows, to the sequential 2-round-trip floor)."""
     by_name = {row.name: row for row in rows}
-    bases = [by_name.get(V4_POSTGRES), by_name.get(V4_SQLITE), by_name.get(FLOOR)]
-    header = ("row", "msgs/s", "p50 ms", "p99 ms", "RT/msg", "/ v4-PG", "/ v4-SQLite", "/ floor")
+    if sequential:
+        bases = [by_name.get(FLOOR2 + SEQUENTIAL)]
+        names: tuple[str, ...] = ("/ floor 2-RT c1",)
+    else:
+        bases = [by_name.get(V4_POSTGRES), by_name.get(V4_SQLITE), by_name.get(FLOOR2), by_name.get(FLOOR)]
+        names = ("/ v4-PG", "/ v4-SQLite", "/ floor 2-RT", "/ floor 3-RT")
+    header = ("row", "msgs/s", "p50 ms", "p99 ms", "RT/msg", *names)
     lines: list[tuple[str, ...]] = [header]
     for row in rows:
         lines.append(
@@ -73,23 +87,34 @@ def throughput_table(rows: Sequence[RunResult]) -> str:
     return "\n".join(out)
 
 
+def _target(rows: dict[str, RunResult], name: str, base: str, target: float) -> list[str]:
+    row, reference = rows.get(name), rows.get(base)
+    if row is None or reference is None or reference.rate <= 0:
+        return []
+    ratio = row.rate / reference.rate
+    mark = "met" if ratio >= target else "MISSED"
+    return [f"{name} / {base} = {ratio:.2f}x (target >= {target:.1f}x: {mark})"]
+
+
+def _sequential_verdict(rows: dict[str, RunResult]) -> list[str]:
+    floor, now, before = (rows.get(name + SEQUENTIAL) for name in (FLOOR2, FACADE, FACADE_OFF))
+    if floor is None or now is None or before is None or floor.rate <= 0:
+        return []
+    after_ratio, before_ratio = now.rate / floor.rate, before.rate / floor.rate
+    mark = "met" if after_ratio >= SEQUENTIAL_NOISE * before_ratio else "MISSED"
+    return [f"concurrency 1: {FACADE} / floor = {after_ratio:.2f}x, with autopipelining off (as before) "
+            f"{before_ratio:.2f}x (target: no slower than before, within {1 - SEQUENTIAL_NOISE:.0%}: {mark})"]
+
+
 def verdicts(rows: Sequence[RunResult]) -> list[str]:
-    """The targets, each stated with the figure measured in this run."""
+    """The targets, each stated with the figures measured in this run."""
     by_name = {row.name: row for row in rows}
-    v4, floor = by_name.get(V4_POSTGRES), by_name.get(FLOOR)
-    out = []
-    for name in (FACADE, NATIVE, AUTOPIPELINE):
-        row = by_name.get(name)
-        if row is None:
-            continue
-        if v4 is not None and v4.rate > 0:
-            ratio = row.rate / v4.rate
-            mark = "met" if ratio >= TARGET_VS_V4 else "MISSED"
-            out.append(f"{name} / v4-PG = {ratio:.1f}x (target >= {TARGET_VS_V4:.0f}x: {mark})")
-        if floor is not None and floor.rate > 0:
-            ratio = row.rate / floor.rate
-            mark = "met" if ratio >= TARGET_VS_FLOOR else "MISSED"
-            out.append(f"{name} / floor = {ratio:.2f} (target >= {TARGET_VS_FLOOR:.2f}: {mark})")
+    out = [
+        *_target(by_name, FACADE, FLOOR2, TARGET_FACADE_VS_FLOOR2),
+        *_target(by_name, TURN, FLOOR2, TARGET_TURN_VS_FLOOR2),
+        *_target(by_name, COLD, V4_POSTGRES, TARGET_COLD_VS_V4),
+        *_sequential_verdict(by_name),
+    ]
     for row in rows:
         if row.retries:
             out.append(f"{row.name}: {row.retries} 'database is locked' retries")
@@ -106,9 +131,23 @@ def board_table(board: BoardReport, what: str = "members (pipelined ZADD batches
     ]
     lines += [f"| {t.name} | {t.p50_ms:.3f} | {t.p99_ms:.3f} | {t.calls} |" for t in board.timings]
     if board.memory:
-        lines += ["", "| Redis memory | bytes |", "|---|---:|"]
-        lines += [f"| {name} | {value:,.0f} |" for name, value in board.memory.items()]
+        lines += ["", memory_table(board.memory)]
     return "\n".join(lines)
+
+
+def memory_table(memory: dict[str, float]) -> str:
+    """Bytes of Redis memory per entity, the session hash's ratios, and the session memory target."""
+    lines = ["| Redis memory | bytes |", "|---|---:|"]
+    lines += [f"| {name} | {value:,.0f} |" for name, value in memory.items() if "ratio" not in name]
+    lines += [f"{name}: {value:.2f}x" for name, value in memory.items() if "ratio" in name]
+    ratio = memory.get(SESSION_MEMORY_RATIO)
+    if ratio is not None:
+        mark = "met" if ratio <= TARGET_SESSION_MEMORY else "MISSED"
+        lines.append(f"session memory / msgpack = {ratio:.2f}x (target <= {TARGET_SESSION_MEMORY:.1f}x: {mark})")
+    return "\n".join(lines)
+
+
+SESSION_MEMORY_RATIO = "session hash ratio: MEMORY USAGE / msgpack of its fields"
 
 
 def workload_line(workload: Workload, rounds: int = 1) -> str:

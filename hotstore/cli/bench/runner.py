@@ -1,7 +1,12 @@
 """``hotstore bench``: every row in one process, on one workload, then the leaderboard at scale.
 
-python -m hotstore.cli.bench                                   # 10,000 users, 10,000 messages, 32 tasks
-python -m hotstore.cli.bench --users 200 --messages 300 --board-users 5000 --only floor,native,board
+python -m hotstore.cli.bench                                   # 10,000 users, 4,000 messages, 32 tasks
+python -m hotstore.cli.bench --users 200 --messages 300 --board-users 5000 --only floor2,turn,board
+
+Rows (``--only``): v4-pg, v4-sqlite (the v4 way), floor2 / floor (redis-py in 2 / 3 round trips per message),
+facade / native (default settings: adaptive auto-pipelining), facade-off / native-off (auto-pipelining off),
+turn (``bot.turn``), cold (the facade on users met for the first time), seq (floor2, facade, facade-off and
+turn at concurrency 1), board / v4-board (the leaderboard at scale).
 """
 
 from __future__ import annotations
@@ -15,21 +20,29 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-from hotstore.cli.bench import baselines, hotstore_runs, leaderboard_scale
+from hotstore.cli.bench import baselines, hotstore_runs, leaderboard_scale, turn_runs
 from hotstore.cli.bench.machine import describe_machine
 from hotstore.cli.bench.report import (
+    COLD,
+    FACADE,
+    FACADE_OFF,
+    NATIVE_OFF,
+    SEQUENTIAL,
+    TURN,
     V4_POSTGRES,
     V4_SQLITE,
     board_speedups,
     board_table,
+    memory_table,
     throughput_table,
     verdicts,
     workload_line,
 )
 from hotstore.cli.bench.workload import Contender, RunResult, Workload, run_rounds
 
-REDIS_ROWS = frozenset({"floor", "facade", "native", "autopipeline"})
-ROWS = ("v4-pg", "v4-sqlite", "floor", "facade", "native", "autopipeline", "board", "v4-board")
+HOT_ROWS = frozenset({"facade", "facade-off", "native", "native-off", "turn", "cold", "seq"})
+ROWS = ("v4-pg", "v4-sqlite", "floor2", "floor", "facade", "facade-off", "native", "native-off", "turn", "cold",
+        "seq", "board", "v4-board")
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -102,27 +115,47 @@ async def open_contenders(
     if "v4-sqlite" in wanted:
         sqlite_url = await stack.enter_async_context(baselines.prepared_sqlite(workload))
         contenders.append(await stack.enter_async_context(baselines.v4_contender(V4_SQLITE, sqlite_url)))
+    if wanted & {"floor2", "seq"}:
+        floor2 = await stack.enter_async_context(turn_runs.floor_two_trips(options.redis_url, workload))
+        contenders += [c for c in floor2 if "floor2" in wanted or c.concurrency == 1]
     if "floor" in wanted:
         contenders.append(await stack.enter_async_context(baselines.floor_contender(options.redis_url, workload)))
-    if not wanted & {"facade", "native", "autopipeline"}:
-        return contenders
+    if wanted & HOT_ROWS:
+        contenders += await _hot_contenders(options, url, stack, memory)
+    return contenders
+
+
+async def _hot_contenders(options: Options, url: str, stack: AsyncExitStack,
+                          memory: dict[str, float]) -> list[Contender]:
+    wanted, workload = options.rows, options.workload
     namespace = f"bench{uuid.uuid4().hex[:10]}"
-    rig = await stack.enter_async_context(hotstore_runs.hot_rig(options.redis_url, url, namespace))
-    stack.push_async_callback(baselines.delete_namespace, rig.store.redis, rig.store.keys)
+    # the default settings on a real Redis: adaptive auto-pipelining; and the same store with it off
+    rig = await stack.enter_async_context(
+        hotstore_runs.hot_rig(options.redis_url, url, namespace, autopipeline=True))
+    off = await stack.enter_async_context(hotstore_runs.hot_rig(options.redis_url, url, namespace))
+    stack.push_async_callback(baselines.delete_namespace, off.store.redis, off.store.keys)
     progress("warming the hotstore namespace (every user and session read through from SQL, untimed)")
-    await hotstore_runs.warm_namespace(rig, workload)
-    if "facade" in wanted:
-        contenders.append(hotstore_runs.facade_contender(rig, workload))
-    if "native" in wanted:
-        contenders.append(hotstore_runs.native_contender(rig))
-    if "autopipeline" in wanted:
-        auto = await stack.enter_async_context(
-            hotstore_runs.hot_rig(options.redis_url, url, namespace, autopipeline=True)
-        )
-        contenders.append(hotstore_runs.autopipeline_contender(auto))
+    await hotstore_runs.warm_namespace(off, workload)
+    turn = turn_runs.TurnMessage(rig.store)
+    contenders = [
+        *([hotstore_runs.facade_contender(rig, workload)] if "facade" in wanted else []),
+        *([hotstore_runs.facade_contender(off, workload, FACADE_OFF)] if "facade-off" in wanted else []),
+        *([hotstore_runs.native_contender(rig)] if "native" in wanted else []),
+        *([hotstore_runs.native_contender(off, NATIVE_OFF)] if "native-off" in wanted else []),
+        *([hotstore_runs.message_contender(rig, TURN, turn)] if "turn" in wanted else []),
+    ]
+    if "cold" in wanted:
+        contenders.append(turn_runs.ColdPass(COLD, options.redis_url, rig.engine, rig.trips, rig.redis_trips,
+                                             hotstore_runs.bound_service))
+    if "seq" in wanted:
+        contenders += [
+            hotstore_runs.facade_contender(rig, workload, FACADE + SEQUENTIAL, concurrency=1),
+            hotstore_runs.facade_contender(off, workload, FACADE_OFF + SEQUENTIAL, concurrency=1),
+            hotstore_runs.message_contender(rig, TURN + SEQUENTIAL, turn, concurrency=1),
+        ]
 
     async def remember_memory() -> None:
-        memory.update(await leaderboard_scale.entity_memory(rig.store, workload))
+        memory.update(await leaderboard_scale.entity_memory(off.store, workload))
 
     stack.push_async_callback(remember_memory)
     return contenders
@@ -145,7 +178,15 @@ async def run_all(options: Options) -> str:
         "",
     ]
     if rows:
-        parts += [throughput_table(rows), "", *verdicts(rows), ""]
+        concurrent = [row for row in rows if not row.name.endswith(SEQUENTIAL)]
+        sequential = [row for row in rows if row.name.endswith(SEQUENTIAL)]
+        parts += [throughput_table(concurrent), ""]
+        if sequential:
+            parts += ["concurrency 1 (a bot that handles one message at a time):",
+                      throughput_table(sequential, sequential=True), ""]
+        parts += [*verdicts(rows), ""]
+    if memory and "board" not in options.rows:
+        parts += [memory_table(memory), ""]
     parts += await board_parts(options, memory)
     return "\n".join(parts)
 

@@ -138,20 +138,44 @@ async def drive(
     return time.perf_counter() - start
 
 
+# One whole message in one function (a row whose message is not get + save + add XP, such as bot.turn):
+# (telegram id, bot, xp, latencies) → None, appending the latency of each call it makes.
+MessageFn = Callable[[int, str, int, list[float]], Awaitable[None]]
+
+
 @dataclass
 class Contender:
-    """A row that runs in rounds: its path, its round-trip counter, and an optional note after each run."""
+    """A row that runs in rounds: its path (or whole-message function), its round-trip counter, an optional note
+    after each run, and an optional concurrency of its own (the sequential rows)."""
 
     name: str
-    path: MessagePath
+    path: MessagePath | None
     counter: Callable[[], int]
     note: Callable[[RunResult], str] | None = None
+    message: MessageFn | None = None
+    concurrency: int | None = None
+    begin: Callable[[], None] | None = None  # called before each run (counters the note reads)
 
     async def run(self, workload: Workload) -> RunResult:
-        result = await run_path(self.name, self.path, workload, self.counter)
+        if self.begin is not None:
+            self.begin()
+        if self.concurrency is not None:
+            workload = replace(workload, concurrency=self.concurrency)
+        result = await run_path(self.name, self._message(), workload, self.counter)
         if self.note is not None:
             result.note = self.note(result)
         return result
+
+    def _message(self) -> MessageFn:
+        if self.message is not None:
+            return self.message
+        path = self.path
+        assert path is not None, "a Contender needs a path or a message function"
+
+        async def message(telegram_id: int, bot: str, xp: int, latencies: list[float]) -> None:
+            await one_message(path, telegram_id, bot, xp, latencies)
+
+        return message
 
 
 async def run_rounds(contenders: Sequence[Contender], workload: Workload, rounds: int) -> list[RunResult]:
@@ -172,16 +196,18 @@ async def run_rounds(contenders: Sequence[Contender], workload: Workload, rounds
     return [best[contender.name] for contender in contenders]
 
 
-async def run_path(name: str, path: MessagePath, workload: Workload, counter: Callable[[], int]) -> RunResult:
-    """Time ``workload`` through ``path``; ``counter`` returns the round trips made so far."""
+async def run_path(name: str, message: MessageFn, workload: Workload, counter: Callable[[], int],
+                   sequence: Sequence[tuple[int, str]] | None = None) -> RunResult:
+    """Time ``workload`` (or ``sequence``) through ``message``; ``counter`` returns the round trips made so far."""
     latencies: list[float] = []
     before = counter()
+    messages = workload.sequence() if sequence is None else sequence
 
     async def handle(telegram_id: int, bot: str) -> None:
-        await one_message(path, telegram_id, bot, workload.xp_per_message, latencies)
+        await message(telegram_id, bot, workload.xp_per_message, latencies)
 
-    elapsed = await drive(workload.sequence(), workload.concurrency, handle)
-    return RunResult(name, workload.messages, elapsed, latencies, counter() - before)
+    elapsed = await drive(messages, workload.concurrency, handle)
+    return RunResult(name, len(messages), elapsed, latencies, counter() - before)
 
 
 async def warm_up(path: MessagePath, workload: Workload) -> None:

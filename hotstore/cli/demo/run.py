@@ -118,7 +118,7 @@ async def run_demo(settings: Settings, options: DemoOptions, *, out: TextIO) -> 
     try:
         traffic = Traffic(store, bots=options.bots, users=options.users, seed=options.seed)
         await traffic.durable.start(traffic.telegram_ids)
-        view = LiveView(store, traffic, out=out)
+        view = LiveView(store, traffic, out=out, redis_label=_redis_label(settings))
         async with _worker(settings, options.worker):
             await _run_for(traffic, view, options)
             print(f"draining: {view.dirty_summary(await view.sample())}", file=out, flush=True)
@@ -126,7 +126,14 @@ async def run_demo(settings: Settings, options: DemoOptions, *, out: TextIO) -> 
         verdict = await verify(store, traffic.telegram_ids, traffic.bot_names)
         verdict.differences += await traffic.durable.check(traffic.telegram_ids)
         print(traffic.summary(), file=out)
-        print(verdict.render(), file=out, flush=True)
+        if out.isatty():  # the dashboard's closing verdict
+            from rich.console import Console
+
+            from hotstore.cli.demo.dashboard import verdict_panel
+
+            Console(file=out).print(verdict_panel(verdict.render(), verdict.ok))
+        else:
+            print(verdict.render(), file=out, flush=True)
         return 0 if verdict.ok else 1
     finally:
         await store.close()
@@ -170,8 +177,16 @@ async def prepare_database(url: str) -> None:
     await upgrade(url)
 
 
+def _redis_label(settings: Settings) -> str:
+    if not settings.embedded_redis:
+        return safe_url(settings.redis_url or "")
+    if settings.embedded_backend == "server":
+        return "embedded: a private redis-server child on loopback, persisting nothing"
+    return "embedded fakeredis (in-process; Lua runs in Python: slow, see README)"
+
+
 def _banner(settings: Settings, options: DemoOptions) -> str:
-    redis = "embedded fakeredis (in-process)" if settings.embedded_redis else safe_url(settings.redis_url or "")
+    redis = _redis_label(settings)
     return (
         f"hotstore demo: {options.bots} bots, {options.users} users, {options.duration:g}s, "
         f"{options.concurrency} concurrent chats, worker {options.worker}\n"

@@ -1,7 +1,8 @@
-"""The demo's live view: leaderboard top, messages per second, dirty backlog and flush lag, ~2 times a second.
+"""The demo's live view: messages per second, round trips per message, dirty backlog and flush lag, flushed rows
+per second and the top 10 of the global board, ~2 times a second.
 
-On a terminal the frame is redrawn in place (ANSI cursor movement); otherwise (a pipe, a CI log) one plain line
-is printed about every second.
+On a terminal it is a ``rich`` dashboard redrawn in place (hotstore.cli.demo.dashboard); otherwise (a pipe, a CI
+log) one plain line is printed about every second.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
+from rich.console import Console
+from rich.live import Live
+
+from hotstore.cli.demo.dashboard import Figures, RoundTripMeter, dashboard
 from hotstore.core import constants as c
 from hotstore.core.leaderboard import Board, Entry
 
@@ -18,7 +23,7 @@ if TYPE_CHECKING:
     from hotstore.cli.demo.traffic import Traffic
     from hotstore.core.store import HotStore
 
-TOP = 5
+TOP = 10
 PLAIN_EVERY_S = 1.0
 
 
@@ -33,18 +38,22 @@ class Sample:
     lag_s: float  # age of the oldest dirty entity: how far SQL is behind Redis
     rows_flushed: int
     top: list[tuple[Entry, str]] = field(default_factory=list)
+    round_trips: int = 0
 
 
 class LiveView:
     """Samples the store and the traffic and draws them on ``out``."""
 
-    def __init__(self, store: HotStore, traffic: Traffic, *, out: TextIO) -> None:
+    def __init__(self, store: HotStore, traffic: Traffic, *, out: TextIO, redis_label: str = "") -> None:
         self.store = store
         self.traffic = traffic
         self.out = out
         self.tty = out.isatty()
-        self._drawn_lines = 0
+        self.meter = RoundTripMeter(store.redis)
+        self.redis_label = redis_label
+        self._live: Live | None = None
         self._previous: Sample | None = None
+        self._first: Sample | None = None
         self._last_plain = 0.0
 
     async def sample(self) -> Sample:
@@ -60,7 +69,7 @@ class LiveView:
         oldest = [score for _, score in (*oldest_user, *oldest_session)]
         lag = max(0.0, time.time() - min(oldest) / 1000) if oldest else 0.0
         return Sample(time.monotonic(), self.traffic.messages, int(dirty_users), int(dirty_sessions), lag,
-                      int(flushed or 0), await self._top())
+                      int(flushed or 0), await self._top(), self.meter.round_trips)
 
     async def _top(self) -> list[tuple[Entry, str]]:
         entries = await self.store.leaderboards.page(Board.global_(), limit=TOP)
@@ -80,20 +89,39 @@ class LiveView:
                 pass
         if self.tty:
             self.draw(await self.sample())
+            if self._live is not None:
+                self._live.stop()
+                self._live = None
 
     def draw(self, sample: Sample) -> None:
-        """Show one sample: a redrawn frame on a terminal, a plain line about every second elsewhere."""
+        """Show one sample: the dashboard on a terminal, a plain line about every second elsewhere."""
         rate = self._rate(sample)
+        figures = self.figures(sample, rate)
+        line = self.plain_line(sample, figures)
         self._previous = sample
+        if self._first is None:
+            self._first = sample
         if self.tty:
-            lines = self.frame(sample, rate)
-            up = f"\x1b[{self._drawn_lines}F" if self._drawn_lines else ""
-            self.out.write(up + "".join(f"\x1b[2K{line}\n" for line in lines) + "\x1b[J")
-            self._drawn_lines = len(lines)
+            if self._live is None:
+                self._live = Live(console=Console(file=self.out), auto_refresh=False, transient=False)
+                self._live.start()
+            self._live.update(dashboard(figures), refresh=True)
         elif sample.at - self._last_plain >= PLAIN_EVERY_S:
             self._last_plain = sample.at
-            self.out.write(self.plain_line(sample, rate) + "\n")
+            self.out.write(line + "\n")
         self.out.flush()
+
+    def figures(self, sample: Sample, rate: float) -> Figures:
+        """The dashboard's figures: rates since the previous sample, round trips per message since the first."""
+        previous, first = self._previous, self._first
+        flush_rate = 0.0
+        if previous is not None and sample.at > previous.at:
+            flush_rate = (sample.rows_flushed - previous.rows_flushed) / (sample.at - previous.at)
+        trips = 0.0
+        if first is not None and sample.messages > first.messages:
+            trips = (sample.round_trips - first.round_trips) / (sample.messages - first.messages)
+        return Figures(sample.messages, rate, trips, sample.dirty_users, sample.dirty_sessions, sample.lag_s,
+                       sample.rows_flushed, flush_rate, sample.top, self.redis_label)
 
     def _rate(self, sample: Sample) -> float:
         previous = self._previous
@@ -101,23 +129,13 @@ class LiveView:
             return self.traffic.rate()
         return (sample.messages - previous.messages) / (sample.at - previous.at)
 
-    def frame(self, sample: Sample, rate: float) -> list[str]:
-        """The terminal frame, one string per line."""
-        lines = [
-            f"messages {sample.messages:>9}   {rate:>7.0f}/s",
-            f"dirty    {self.dirty_summary(sample)}",
-            f"flushed  {sample.rows_flushed:>9} rows",
-            "top of the global leaderboard:",
-        ]
-        lines += [f"  {entry.rank:>3}. {name:<16} {entry.score:>8} XP" for entry, name in sample.top]
-        return lines
-
-    def plain_line(self, sample: Sample, rate: float) -> str:
+    def plain_line(self, sample: Sample, figures: Figures) -> str:
         """One log line per second for non-terminal output."""
         top = ", ".join(f"{name} {entry.score}" for entry, name in sample.top[:3]) or "-"
         return (
-            f"[{sample.messages:>7} msgs {rate:>6.0f}/s] dirty {self.dirty_summary(sample)}, "
-            f"flushed {sample.rows_flushed} rows | top: {top}"
+            f"[{sample.messages:>7} msgs {figures.rate:>6.0f}/s, {figures.round_trips_per_message:.2f} RT/msg] "
+            f"dirty {self.dirty_summary(sample)}, flushed {sample.rows_flushed} rows "
+            f"({figures.flush_rate:.0f}/s) | top: {top}"
         )
 
     @staticmethod

@@ -94,3 +94,69 @@ local function touch_user(key)
   end
   return changed
 end
+
+-- Document patches (patch_session, turn). A value longer than 64 bytes is stored chunked (hotstore/core/codec.py):
+-- its head field '<field>' holds 'c<n>:' and the first part, fields '<field>\0<i>' (i = 1 .. n-1) the rest.
+local function chunk_count(value)
+  if value ~= nil and string.sub(value, 1, 1) == 'c' then return tonumber(string.match(value, '^c(%d+):')) or 1 end
+  return 1
+end
+
+-- Reads the patch arguments: n, n pairs (field, encoded value) to set, a chunked value as its head then its
+-- parts; m, m pairs (field, integer delta) to increment; k, k fields to delete. Checks them against the
+-- session hash and the size limit without writing. Returns {writes, deletes, increments}, or nil, code, field.
+local function plan_patch(session, max_bytes)
+  local doc = {}
+  local flat = redis.call('HGETALL', session)
+  for i = 1, #flat, 2 do doc[flat[i]] = flat[i + 1] end
+  local writes, increments, gone = {}, {}, {}
+  local function drop(field)  -- a top-level key's value and the parts of its old chunked value
+    for i = 1, chunk_count(doc[field]) - 1 do
+      local part = field .. '\0' .. i
+      if doc[part] ~= nil then doc[part] = nil; gone[part] = true end
+    end
+    if doc[field] ~= nil then doc[field] = nil; gone[field] = true end
+  end
+  for _ = 1, tonumber(next_arg()) do
+    local field, value = next_arg(), next_arg()
+    if not string.find(field, '\0', 1, true) then drop(field) end
+    doc[field] = value; gone[field] = nil
+    writes[#writes + 1] = field; writes[#writes + 1] = value
+  end
+  for _ = 1, tonumber(next_arg()) do
+    local field, delta = next_arg(), tonumber(next_arg())
+    local current = doc[field]
+    if current ~= nil and string.sub(current, 1, 1) ~= 'i' then return nil, 'not_integer', field end
+    local value = (current and tonumber(string.sub(current, 2)) or 0) + delta
+    -- beyond 2^53 doubles round: refuse before the sum can be inexact
+    if math.abs(value) >= EXACT_INT then return nil, 'out_of_range', field end
+    doc[field] = 'i' .. int_text(value)
+    writes[#writes + 1] = field; writes[#writes + 1] = doc[field]
+    increments[#increments + 1] = field; increments[#increments + 1] = int_text(value)
+  end
+  for _ = 1, tonumber(next_arg()) do drop(next_arg()) end
+  -- The size limit applies to each document as it will be after the patch.
+  local sizes = {[F.SESSION_FIELD_PREFIX] = 0, [F.STATS_FIELD_PREFIX] = 0}
+  for name, value in pairs(doc) do
+    local prefix = string.sub(name, 1, 2)
+    if sizes[prefix] then sizes[prefix] = sizes[prefix] + #name + #value end
+  end
+  for prefix, size in pairs(sizes) do
+    if size > max_bytes then return nil, 'too_large', prefix end
+  end
+  local deletes = {}
+  for name, flag in pairs(gone) do
+    if flag then deletes[#deletes + 1] = name end
+  end
+  return {writes, deletes, increments}
+end
+
+-- Writes a plan of plan_patch (the caller marks the session dirty).
+local function write_patch(session, plan)
+  hset_pairs(session, plan[1])
+  local deletes = plan[2]
+  for i = 1, #deletes, HSET_CHUNK do
+    redis.call('HDEL', session, unpack(deletes, i, math.min(i + HSET_CHUNK - 1, #deletes)))
+  end
+  redis.call('HSET', session, F.SESSION_UPDATED_MS, int_text(NOW))
+end

@@ -37,14 +37,24 @@ end
 
 local writes, deletes = {}, {}
 if data_op ~= '-' then
-  local given = {}
+  local given, replaced = {}, {}
+  -- A chunked value (hotstore/core/codec.py) is a head field and parts '<field>\0<i>': a key set again or deleted
+  -- must not leave parts of its old value behind.
+  local function drop_parts(field, old)
+    for i = 1, chunk_count(old) - 1 do
+      local part = field .. '\0' .. i
+      if doc[part] ~= nil and not given[part] then deletes[#deletes + 1] = part end
+    end
+  end
   for _ = 1, tonumber(next_arg()) do
     local field, value = next_arg(), next_arg()
     given[field] = true
+    if not string.find(field, '\0', 1, true) then replaced[field] = doc[field] end
     if doc[field] ~= value then
       doc[field] = value; writes[#writes + 1] = field; writes[#writes + 1] = value
     end
   end
+  for field, old in pairs(replaced) do drop_parts(field, old) end
   if data_op == 'r' then
     for field in pairs(doc) do
       if not given[field] then deletes[#deletes + 1] = field end
@@ -52,7 +62,10 @@ if data_op ~= '-' then
   end
   for _ = 1, tonumber(next_arg()) do
     local field = next_arg()
-    if doc[field] ~= nil then deletes[#deletes + 1] = field end
+    if doc[field] ~= nil then
+      drop_parts(field, doc[field])
+      deletes[#deletes + 1] = field
+    end
   end
   for _, field in ipairs(deletes) do doc[field] = nil end
 end

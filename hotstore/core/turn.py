@@ -1,0 +1,191 @@
+"""``Turn``: one message's work on one user in one bot, in two round trips (one read, one write)::
+
+    async with bot.turn(42, username="ann", first_name="Ann") as turn:
+        turn.session["chat_state"] = "training_active"
+        turn.incr_session("question_count")
+        turn.add_xp(10, levels=LEVELS)
+    if turn.level_up and turn.level_up.leveled_up:
+        ...
+
+Entering reads the user and the session in one script (read-through from SQL on a miss, creating both on first
+contact, as :meth:`BotStore.get_session`). ``turn.user``, ``turn.session`` and ``turn.stats`` are plain values to
+read; the documents are dicts to change in place. Leaving the block runs one script (``turn.lua``) that writes
+only what changed since the read: each top-level key set or deleted, each explicit increment, and the XP award with
+level and leaderboards; a block without changes writes nothing and makes no round trip. An exception inside the
+block writes nothing.
+
+Concurrency: two turns of one user that change different top-level keys both keep their changes (only changed keys
+are written). For the same key, the turn that leaves last wins, as with two :meth:`BotStore.patch_session` calls;
+increments (:meth:`Turn.incr_session`, :meth:`Turn.incr_stats`) are applied atomically and never lost.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from hotstore.core import constants as c
+from hotstore.core import scripts
+from hotstore.core.codec import chunk_value, encode_value
+from hotstore.core.errors import InvalidInput
+from hotstore.core.keys import board_member, iso_week, session_member
+from hotstore.core.levels import LevelTable
+from hotstore.core.loader import Profile
+from hotstore.core.profile import UNSET, ProfileArg
+from hotstore.core.state import LevelUp, UserState, hash_fields
+from hotstore.core.validation import check_document, check_int
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from hotstore.core.sessions import BotStore
+
+__all__ = ["Turn"]
+
+_WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+_SCALARS = (int, str, float, bool, type(None))  # immutable: unchanged when equal and of the same type
+
+
+class _Snapshot:
+    """A document as read on entering: its values (a shallow copy) and the encodings of its containers, which
+    a handler may change in place (scalars are compared by value, containers by encoding)."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self.values = dict(document)
+        self.containers = {key: encode_value(value) for key, value in document.items()
+                           if type(value) not in _SCALARS}
+
+    def changed(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        """The top-level keys of ``document`` that differ from the snapshot (new keys included)."""
+        out: dict[str, Any] = {}
+        values, containers, missing = self.values, self.containers, object()
+        for key, value in document.items():
+            before = values.get(key, missing)
+            kind = type(value)
+            if kind in _SCALARS:
+                if before is missing or type(before) is not kind or before != value:
+                    out[key] = value
+            elif key not in containers or containers[key] != encode_value(value):
+                out[key] = value
+        return out
+
+    def deleted(self, document: Mapping[str, Any]) -> list[str]:
+        return [key for key in self.values if key not in document]
+
+
+class Turn:
+    """The work of one message on one user in one bot (see the module docstring). Get one from
+    :meth:`BotStore.turn` and use it as ``async with``."""
+
+    def __init__(self, bot: BotStore, telegram_id: int, *, username: ProfileArg = UNSET,
+                 first_name: ProfileArg = UNSET, last_name: ProfileArg = UNSET) -> None:
+        self._bot = bot
+        self.telegram_id = telegram_id
+        self._profile = {"username": username, "first_name": first_name, "last_name": last_name}
+        self.user: UserState | None = None
+        self.session: dict[str, Any] = {}
+        self.stats: dict[str, Any] = {}
+        self.xp = 0  # XP earned in this bot, as read on entering
+        self.version = 0  # the session's version: as read, then as written on leaving
+        self.level_up: LevelUp | None = None  # the XP award's outcome, known after leaving
+        self._original: tuple[_Snapshot, _Snapshot] = (_Snapshot({}), _Snapshot({}))
+        self._increments: dict[str, int] = {}
+        self._xp: int | None = None
+        self._levels = LevelTable.from_config(None)
+        self._entered = False
+
+    async def __aenter__(self) -> Turn:
+        if self._entered:
+            raise InvalidInput("a Turn is entered once; start a new bot.turn() per message")
+        self._entered = True
+        state = await self._bot.get_session(self.telegram_id, **self._profile)
+        self.user, self.session, self.stats = state.user, state.session, state.stats
+        self.xp, self.version = state.xp, state.version
+        self._original = (_Snapshot(self.session), _Snapshot(self.stats))
+        return self
+
+    def incr_session(self, key: str, delta: int = 1) -> None:
+        """Add ``delta`` to the integer ``session[key]`` on leaving, atomically (a missing key starts at 0);
+        ``turn.session[key]`` holds the new value after the block."""
+        self._increment(c.SESSION_FIELD_PREFIX, "incr_session", key, delta)
+
+    def incr_stats(self, key: str, delta: int = 1) -> None:
+        """As :meth:`incr_session`, for the stats document."""
+        self._increment(c.STATS_FIELD_PREFIX, "incr_stats", key, delta)
+
+    def _increment(self, prefix: str, what: str, key: str, delta: int) -> None:
+        if not isinstance(key, str):
+            raise InvalidInput(f"{what}: keys must be str: {key!r}")
+        check_int(f"{what}[{key!r}]", delta, low=-c.LUA_EXACT_INT, high=c.LUA_EXACT_INT)
+        self._increments[prefix + key] = self._increments.get(prefix + key, 0) + delta
+
+    def add_xp(self, amount: int, levels: LevelTable | Sequence[Mapping[str, Any]] | None = None) -> None:
+        """Award ``amount`` XP in this bot on leaving, with the level and the three boards, as
+        :meth:`BotStore.add_xp` does; several calls add up. ``turn.level_up`` holds the outcome after the block."""
+        check_int("amount", amount, low=-c.MAX_XP_DELTA, high=c.MAX_XP_DELTA)
+        self._levels = levels if isinstance(levels, LevelTable) else LevelTable.from_config(levels)
+        total = (self._xp or 0) + amount
+        check_int("amount", total, low=-c.MAX_XP_DELTA, high=c.MAX_XP_DELTA)
+        self._xp = total
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if exc_type is not None:
+            return  # the handler failed: nothing is written
+        patch = self._patch_args()
+        if patch is None and self._xp is None:
+            return  # nothing changed: no round trip
+        await self._write(patch or [0, 0, 0])
+
+    def _patch_args(self) -> list[Any] | None:
+        """The patch arguments of turn.lua (sets, increments, deletes), or None when nothing changed."""
+        sets: list[Any] = []
+        deletes: list[str] = []
+        for prefix, what, document, original in (
+            (c.SESSION_FIELD_PREFIX, "session", self.session, self._original[0]),
+            (c.STATS_FIELD_PREFIX, "stats", self.stats, self._original[1]),
+        ):
+            if not isinstance(document, dict):
+                raise InvalidInput(f"turn.{what} must stay a dict, not {type(document).__name__}")
+            changed = check_document(what, original.changed(document))  # only what is written is checked
+            for key, value in changed.items():
+                if prefix + key in self._increments:
+                    raise InvalidInput(f"{what}[{key!r}] is both changed and incremented in one turn")
+                for name, part in chunk_value(prefix + key, encode_value(value)):
+                    sets.extend((name, part))
+            deletes.extend(prefix + key for key in original.deleted(document))
+        if not sets and not deletes and not self._increments:
+            return None
+        args: list[Any] = [len(sets) // 2, *sets, len(self._increments)]
+        for name, delta in self._increments.items():
+            args.extend((name, delta))
+        return [*args, len(deletes), *deletes]
+
+    async def _write(self, patch: list[Any]) -> None:
+        bot, store = self._bot, self._bot.store
+        keys, tg = store.keys, self.telegram_id
+        script_keys = [
+            keys.user(tg), keys.session(bot.name, tg), keys.dirty_users, keys.dirty_sessions,
+            keys.global_board, keys.bot_board(bot.name), keys.weekly_board(iso_week(datetime.now(UTC))),
+        ]
+        args = [
+            tg, session_member(bot.name, tg), board_member(tg), store.settings.max_document_bytes, *patch,
+            "0" if self._xp is None else "1", self._xp or 0, store.settings.weekly_board_weeks * _WEEK_MS,
+            *self._levels.as_script_args(),
+        ]
+        # evicted between enter and exit: load it back (never over newer data) and apply the changes
+        load = bot._session_loader(tg, create=True, profile=Profile(), user_index=1, session_index=2)
+        reply = await store.run_script(scripts.TURN, script_keys, args, load)
+        assert reply is not None
+        self.version = int(reply[1])
+        for name, raw in hash_fields(reply[2]).items():
+            document = self.session if name.startswith(c.SESSION_FIELD_PREFIX) else self.stats
+            document[name[len(c.SESSION_FIELD_PREFIX):]] = int(raw)
+        self._increments.clear()
+        if self._xp is not None:
+            old_level, new_level, total, bot_xp = (int(x) for x in reply[3:7])
+            self.level_up = LevelUp(new_level > old_level, old_level, new_level, total, bot_xp)
+            self.xp = bot_xp
