@@ -22,7 +22,10 @@ STATE = "hotstore_state"
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    """arq ``on_startup``: open the store's Redis client and the SQL engine."""
+    """arq ``on_startup``: open the store's Redis client and the SQL engine (once: a worker that resumes after a
+    Redis outage runs this again and keeps what it opened)."""
+    if STATE in ctx:
+        return
     settings: Settings = ctx.get(SETTINGS) or Settings.from_env()
     if settings.embedded_redis:
         raise InvalidInput(

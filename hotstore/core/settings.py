@@ -9,7 +9,26 @@ from typing import Any
 
 from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import DEFAULT_NAMESPACE, KeyScheme, check_bot_name
-from persistence.engine import DEFAULT_SQLITE_URL, database_url
+from persistence.engine import (
+    DEFAULT_SQL_MAX_OVERFLOW,
+    DEFAULT_SQL_POOL_SIZE,
+    DEFAULT_SQL_TIMEOUT_S,
+    DEFAULT_SQLITE_URL,
+    ENV_SQL_MAX_OVERFLOW,
+    ENV_SQL_POOL_SIZE,
+    ENV_SQL_TIMEOUT,
+    database_url,
+)
+
+__all__ = [
+    "DEFAULT_SQL_MAX_OVERFLOW",
+    "DEFAULT_SQL_POOL_SIZE",
+    "DEFAULT_SQL_TIMEOUT_S",
+    "ENV_SQL_MAX_OVERFLOW",
+    "ENV_SQL_POOL_SIZE",
+    "ENV_SQL_TIMEOUT",
+    "Settings",
+]
 
 # Environment variables (each also has a `hotstore` CLI flag).
 ENV_DATABASE_URL = "DATABASE_URL"
@@ -25,6 +44,10 @@ ENV_ACTIVITY_RESOLUTION = "HOTSTORE_ACTIVITY_RESOLUTION"
 ENV_ARQ_REDIS_URL = "HOTSTORE_ARQ_REDIS_URL"
 ENV_AUTOPIPELINE = "HOTSTORE_AUTOPIPELINE"  # "1": coalesce concurrent calls into pipelines
 ENV_EMBEDDED_WORKER = "HOTSTORE_EMBEDDED_WORKER"  # "0": init_db() starts no in-process flusher
+ENV_REDIS_TIMEOUT = "HOTSTORE_REDIS_TIMEOUT"  # seconds: connect and reply timeout of the store's Redis clients
+# The SQL connection settings (HOTSTORE_SQL_TIMEOUT, HOTSTORE_SQL_POOL_SIZE, HOTSTORE_SQL_MAX_OVERFLOW) are named in
+# persistence.engine, which reads them itself for engines opened without Settings (a v4 bot's init_db), and
+# imported above.
 
 # Defaults.
 DEFAULT_BOT_NAME = "spin_bot"  # v4's default
@@ -34,6 +57,7 @@ DEFAULT_IDLE_TTL_S = 24 * 3600
 DEFAULT_MAX_DOCUMENT_BYTES = 256 * 1024
 DEFAULT_WEEKLY_BOARD_WEEKS = 5
 DEFAULT_ACTIVITY_RESOLUTION_S = 60
+DEFAULT_REDIS_TIMEOUT_S = 5.0
 
 
 def normalize_database_url(url: str | None) -> str:
@@ -57,6 +81,10 @@ class Settings:
     activity_resolution: int = DEFAULT_ACTIVITY_RESOLUTION_S
     arq_redis_url: str | None = None
     autopipeline: bool = False  # real Redis only: see hotstore.core.autopipeline
+    redis_timeout: float = DEFAULT_REDIS_TIMEOUT_S
+    sql_timeout: float = DEFAULT_SQL_TIMEOUT_S
+    sql_pool_size: int = DEFAULT_SQL_POOL_SIZE
+    sql_max_overflow: int = DEFAULT_SQL_MAX_OVERFLOW
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -69,12 +97,23 @@ class Settings:
             "idle_ttl": self.idle_ttl,
             "max_document_bytes": self.max_document_bytes,
             "weekly_board_weeks": self.weekly_board_weeks,
+            "redis_timeout": self.redis_timeout,
+            "sql_timeout": self.sql_timeout,
+            "sql_pool_size": self.sql_pool_size,
         }
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise InvalidInput(f"{name} must be a positive number: {value!r}")
-        if not isinstance(self.activity_resolution, int) or self.activity_resolution < 0:
-            raise InvalidInput(f"activity_resolution must be an int >= 0: {self.activity_resolution!r}")
+        for name, count in (("activity_resolution", self.activity_resolution),
+                            ("sql_max_overflow", self.sql_max_overflow)):
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise InvalidInput(f"{name} must be an int >= 0: {count!r}")
+        if isinstance(self.sql_pool_size, bool) or not isinstance(self.sql_pool_size, int):
+            raise InvalidInput(f"sql_pool_size must be an int: {self.sql_pool_size!r}")
+
+    def engine_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``persistence.engine.create_engine`` for these settings (timeout, pool)."""
+        return {"timeout": self.sql_timeout, "pool_size": self.sql_pool_size, "max_overflow": self.sql_max_overflow}
 
     @property
     def keys(self) -> KeyScheme:
@@ -101,6 +140,10 @@ class Settings:
             ("weekly_board_weeks", ENV_WEEKLY_BOARD_WEEKS, int),
             ("activity_resolution", ENV_ACTIVITY_RESOLUTION, int),
             ("arq_redis_url", ENV_ARQ_REDIS_URL, str),
+            ("redis_timeout", ENV_REDIS_TIMEOUT, float),
+            ("sql_timeout", ENV_SQL_TIMEOUT, float),
+            ("sql_pool_size", ENV_SQL_POOL_SIZE, int),
+            ("sql_max_overflow", ENV_SQL_MAX_OVERFLOW, int),
         ]
         for name, var, kind in spec:
             raw = env.get(var)

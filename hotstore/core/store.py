@@ -74,7 +74,7 @@ class HotStore:
         settings = settings or Settings.from_env()
         owns_engine = engine is None
         if engine is None:
-            engine = create_engine(settings.database_url)
+            engine = create_engine(settings.database_url, **settings.engine_options())
             await create_tables(engine)
         owns_redis = redis is None
         return cls(settings, redis if redis is not None else connect(settings), engine,
