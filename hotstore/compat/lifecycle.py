@@ -34,6 +34,7 @@ from sqlalchemy.util import await_only
 
 from hotstore.core.settings import ENV_EMBEDDED_WORKER, Settings
 from hotstore.core.store import HotStore
+from hotstore.durable.base import translated_errors
 from hotstore.durable.deletion import evict_hot_state
 from hotstore.writebehind.flusher import InProcessFlusher
 from hotstore.writebehind.runner import WriteBehind
@@ -89,7 +90,8 @@ async def get_store() -> HotStore:
     _current = None  # a store of a finished loop: its clients belong to that loop; its data stays in Redis
     settings = Settings.from_env()
     engine = sql.get_engine()
-    await sql.create_tables(engine)
+    async with translated_errors():  # an unreachable database is StoreUnavailable, as on every other path
+        await sql.create_tables(engine)
     store = current_store()  # another task may have opened it while we awaited
     if store is not None:
         return store

@@ -45,14 +45,17 @@ def connect(settings: Settings) -> aioredis.Redis:
     Commands are packed by hiredis's C packer (:class:`hotstore.core.autopipeline.FastPackConnection`: the same bytes
     as redis-py's Python packer, which it falls back to for anything hiredis refuses); ``rediss://`` and
     ``unix://`` URLs keep redis-py's TLS and socket connections.
+    Connecting and every reply are bounded by ``settings.redis_timeout`` (``HOTSTORE_REDIS_TIMEOUT``): a stalled or
+    partitioned server gives a timeout error (callers see :class:`StoreUnavailable`) instead of a hang.
     """
     if settings.redis_url is None:
         client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=embedded_server())
         return client
+    bounds = {"socket_connect_timeout": settings.redis_timeout, "socket_timeout": settings.redis_timeout}
     if settings.autopipeline:
-        return connect_autopipelined(settings.redis_url)
+        return connect_autopipelined(settings.redis_url, **bounds)
     real: aioredis.Redis = aioredis.Redis.from_url(
-        settings.redis_url, decode_responses=False, connection_class=FastPackConnection)
+        settings.redis_url, decode_responses=False, connection_class=FastPackConnection, **bounds)
     return real
 
 

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,13 +157,23 @@ async def compare_with_sql(engine: AsyncEngine, expected: dict[str, Any]) -> tup
 
 
 class TcpProxy:
-    """A TCP proxy to ``target`` that the test can stop (closing every connection) and start again."""
+    """A TCP proxy to ``target`` that the test can stop (an outage: every connection closed, new ones refused) and
+    start again, or partition (a blackhole: connections accepted, nothing passed either way) and heal."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def partition(self) -> None:
+        """From now on pass nothing, on open and new connections alike, until :meth:`heal`."""
+        self._flowing.clear()
+
+    def heal(self) -> None:
+        self._flowing.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
@@ -176,6 +188,11 @@ class TcpProxy:
         self._writers.clear()
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        self._writers.add(client_writer)
+        try:
+            await self._flowing.wait()
+        except asyncio.CancelledError:  # the test's loop ends while this connection is held in a partition
+            return
         try:
             server_reader, server_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -187,6 +204,7 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -194,6 +212,18 @@ class TcpProxy:
         finally:
             writer.transport.abort()
             self._writers.discard(writer)
+
+
+@asynccontextmanager
+async def blackhole() -> AsyncIterator[int]:
+    """A loopback port that accepts connections and never answers (a partitioned server); yields the port."""
+    proxy = TcpProxy("127.0.0.1", 9)  # never reached: the proxy is partitioned from the start
+    proxy.partition()
+    await proxy.start()
+    try:
+        yield proxy.port
+    finally:
+        await proxy.stop()
 
 
 if __name__ == "__main__":
