@@ -51,11 +51,12 @@ def connect(settings: Settings) -> aioredis.Redis:
     if settings.redis_url is None:
         client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=embedded_server())
         return client
-    bounds = {"socket_connect_timeout": settings.redis_timeout, "socket_timeout": settings.redis_timeout}
+    timeout = settings.redis_timeout
     if settings.autopipeline:
-        return connect_autopipelined(settings.redis_url, **bounds)
+        return connect_autopipelined(settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout)
     real: aioredis.Redis = aioredis.Redis.from_url(
-        settings.redis_url, decode_responses=False, connection_class=FastPackConnection, **bounds)
+        settings.redis_url, decode_responses=False, connection_class=FastPackConnection,
+        socket_connect_timeout=timeout, socket_timeout=timeout)
     return real
 
 
