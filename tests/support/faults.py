@@ -35,6 +35,9 @@ BOTS = ("spin_bot", "quiz_bot", "sales_bot")
 TASKS = 16
 FIRST_TG = 7_000_000_000  # beyond int32, as newer Telegram ids are
 ROOT = Path(__file__).resolve().parents[2]
+ERROR_PAUSE_S = 0.05  # a task that saw an error waits this long before its next call (no busy loop in an outage)
+ARQ_CLI = ("-m", "arq", "workers.WorkerSettings")
+HOTSTORE_WORKER = ("-m", "hotstore", "worker")
 
 
 async def _generate(redis_url: str, db_url: str, namespace: str, users: int, seconds: float) -> dict[str, Any]:
@@ -66,8 +69,9 @@ async def _generate(redis_url: str, db_url: str, namespace: str, users: int, sec
                 entry["n"] += 1
                 entry["last"] = seq
                 ops += 2
-            except Exception as exc:  # counted: the hot path must not fail
+            except Exception as exc:  # counted: the hot path must not fail (or, in an outage, fail typed)
                 errors.append(f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(ERROR_PAUSE_S)
 
     try:
         await asyncio.gather(*(task(i) for i in range(TASKS)))
@@ -90,6 +94,7 @@ class WorkerFleet:
     env: dict[str, str]
     logs: Path
     size: int = 2
+    command: tuple[str, ...] = ARQ_CLI  # or HOTSTORE_WORKER
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     started: int = 0
     kills: int = 0
@@ -97,8 +102,17 @@ class WorkerFleet:
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.started += 1
         log = open(self.logs / f"worker-{self.started}.log", "wb")
-        cmd = [sys.executable, "-m", "arq", "workers.WorkerSettings"]
+        cmd = [sys.executable, *self.command]
         return subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def add(self) -> subprocess.Popen[bytes]:
+        """Start one more worker."""
+        proc = self._spawn()
+        self.procs.append(proc)
+        return proc
+
+    def alive(self) -> int:
+        return sum(proc.poll() is None for proc in self.procs)
 
     def start(self) -> None:
         self.procs = [self._spawn() for _ in range(self.size)]
@@ -115,6 +129,7 @@ class WorkerFleet:
     def stop(self, sig: int = signal.SIGKILL) -> None:
         for proc in self.procs:
             if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)  # a frozen worker cannot handle sig
                 proc.send_signal(sig)
         for proc in self.procs:
             try:
