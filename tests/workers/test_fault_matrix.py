@@ -30,21 +30,23 @@ import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hotstore.core import constants as c
 from hotstore.core.keys import KeyScheme
 from hotstore.core.settings import Settings
 from hotstore.core.store import HotStore
-from tests.support.fault_rows import RowFigures, row_figures, sql_xp, wait_until_clean
+from hotstore.writebehind.metrics import read_metrics
+from tests.support.fault_rows import RowFigures, dirty_total, row_figures, sql_xp, wait_until_clean
 from tests.support.faults import HOTSTORE_WORKER, TcpProxy, WorkerFleet, compare_with_sql, start_loadgen, worker_env
 from tests.support.lifecycle import PATTERNS, XP_TOTAL, run_pattern
 from tests.support.redis_server import OwnRedis
 
 USERS = 1000
-LOAD_S = 12.0
-CUT_AT_S = 3.0  # when the fault starts, after the load started
+LOAD_S = 15.0  # the faults start once load and workers are going (_until_flowing)
 REDIS_OUTAGE_S = 5.0
 SQL_FAULT_S = 6.0
 WORKER_SQL_TIMEOUT = "2"  # HOTSTORE_SQL_TIMEOUT of the workers: a partition costs a flush at most this long
 FREEZE_WAIT_S = 20.0
+FLOWING_WAIT_S = 30.0
 
 
 
@@ -70,6 +72,17 @@ async def _figures(name: str, engine: AsyncEngine, redis: aioredis.Redis, keys: 
                    out: Path) -> tuple[RowFigures, dict[str, Any]]:
     expected = json.loads(await asyncio.to_thread(out.read_text))
     return await row_figures(name, engine, redis, keys, expected), expected
+
+
+async def _until_flowing(redis: aioredis.Redis, keys: KeyScheme) -> None:
+    """Wait until the load is flowing and a worker has flushed rows of it, so that the fault hits a running
+    system (not processes still starting); then wait until something is dirty again."""
+    deadline = time.monotonic() + FLOWING_WAIT_S
+    while time.monotonic() < deadline:
+        if (await read_metrics(redis, keys))[c.METRIC_ROWS_FLUSHED] > 0 and await dirty_total(redis, keys) > 0:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail("the load and the workers did not get going")
 
 
 def _assert_nothing_lost(figures: RowFigures, drained: bool) -> None:
@@ -162,7 +175,7 @@ async def test_row_postgres_cut_from_the_workers_loses_nothing(
     loadgen = start_loadgen(real_redis_url, pg_url, namespace, USERS, LOAD_S, out)
     fleet.start()
     try:
-        await asyncio.sleep(CUT_AT_S)
+        await _until_flowing(real_redis, keys)
         await proxy.stop() if row == "postgres_outage" else proxy.partition()
         await asyncio.sleep(SQL_FAULT_S)
         await proxy.start() if row == "postgres_outage" else proxy.heal()
@@ -202,7 +215,7 @@ async def test_row_a_5s_redis_outage_is_survived_by_the_workers(
     loadgen = start_loadgen(proxied, pg_url, namespace, USERS, LOAD_S, out)
     fleet.start()
     try:
-        await asyncio.sleep(CUT_AT_S)
+        await _until_flowing(real_redis, keys)
         await proxy.stop()
         await asyncio.sleep(REDIS_OUTAGE_S)
         await proxy.start()
@@ -249,22 +262,25 @@ async def test_row_a_redis_restart(
     fleet.start()
     client = aioredis.Redis.from_url(server.url)
     try:
-        await asyncio.sleep(CUT_AT_S + 2)
+        await _until_flowing(client, keys)
+        dirty_at_crash = await dirty_total(client, keys)  # roughly what a crash without persistence loses
         server.crash()
         await asyncio.sleep(1.0)
         await asyncio.to_thread(server.restart)
         await asyncio.to_thread(loadgen.wait)
         drained = await wait_until_clean(client, keys)
         alive = fleet.alive()
-        figures, _ = await _figures(f"redis_restart_{'aof_everysec' if aof else 'no_persistence'}", pg_engine,
-                                    client, keys, out)
+        figures, expected = await _figures(f"redis_restart_{'aof_everysec' if aof else 'no_persistence'}",
+                                           pg_engine, client, keys, out)
+        sessions_unlike = len((await compare_with_sql(pg_engine, expected))[1])
         unlike_sql = await _served_unlike_sql(server.url, pg_url, namespace, pg_engine)
     finally:
         fleet.stop()
         _reap(loadgen)
         await client.aclose()
         server.crash()
-    report_figures(f"{figures.line()} served_unlike_sql={unlike_sql}")
+    report_figures(f"{figures.line()} dirty_at_crash={dirty_at_crash} served_unlike_sql={unlike_sql} "
+                   f"entities_unlike_acknowledged={sessions_unlike}")
     assert drained and alive == fleet.size
     assert figures.untyped_errors == []
     assert unlike_sql == 0  # after recovery Redis serves what SQL holds
