@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hotstore.core import errors as hotstore_errors
 from hotstore.core.keys import KeyScheme
 from hotstore.writebehind.flush import dirty_counts
-from persistence.models import User
+from persistence.models import BotSession, User
 
 TYPED_ERRORS = frozenset(
     name for name, value in vars(hotstore_errors).items()
@@ -88,3 +88,18 @@ async def row_figures(name: str, engine: AsyncEngine, redis: aioredis.Redis, key
     sql_total = sum(held.get(tg, 0) for tg in acknowledged)
     return RowFigures(name, sum(acknowledged.values()), sql_total, f"dirty:{await dirty_total(redis, keys)}", lost,
                       error_types(expected["errors"]))
+
+
+async def sessions_behind(engine: AsyncEngine, expected: dict[str, Any]) -> int:
+    """Sessions whose SQL row holds less XP or fewer patches than callers were told (a loss; more is a call that
+    raised but was applied, which is not)."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(
+            select(BotSession.bot_name, User.telegram_id, BotSession.xp, BotSession.stats_data)
+            .join(User, User.id == BotSession.user_id))).all()
+    held = {f"{bot}:{tg}": (int(xp), int((stats or {}).get("n", 0))) for bot, tg, xp, stats in rows}
+    behind = 0
+    for member, want in expected["sessions"].items():
+        xp, patches = held.get(member, (0, 0))
+        behind += xp < want["xp"] or patches < want["n"]
+    return behind
