@@ -28,6 +28,15 @@ from persistence.models import Base
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./hotstore.db"
 
+# The SQL connection settings, read here from the environment (this layer imports nothing above it);
+# the layers above re-export these names and pass their own values as keyword arguments.
+ENV_SQL_TIMEOUT = "HOTSTORE_SQL_TIMEOUT"  # seconds: connect, statement, pool checkout; SQLite's busy timeout
+ENV_SQL_POOL_SIZE = "HOTSTORE_SQL_POOL_SIZE"  # connections kept open per engine (PostgreSQL)
+ENV_SQL_MAX_OVERFLOW = "HOTSTORE_SQL_MAX_OVERFLOW"  # extra connections opened under load beyond the pool
+DEFAULT_SQL_TIMEOUT_S = 10.0
+DEFAULT_SQL_POOL_SIZE = 10
+DEFAULT_SQL_MAX_OVERFLOW = 20
+
 logger = logging.getLogger(__name__)
 
 _engine: AsyncEngine | None = None
@@ -54,26 +63,63 @@ def database_url(url: str | None = None) -> str:
     return raw
 
 
-def create_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
-    """An async engine for ``url`` with the settings hotstore relies on (foreign keys on SQLite, WAL)."""
+def env_number(name: str, default: float, kind: type[float] | type[int] = float, *, allow_zero: bool = False) -> Any:
+    """A positive number (or zero, if ``allow_zero``) from the environment variable ``name``; ``default`` when
+    unset; ValueError for anything else."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = -1
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} number: {raw!r}")
+    return value
+
+
+def create_engine(
+    url: str | None = None,
+    *,
+    timeout: float | None = None,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+    long_statements: bool = False,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """An async engine for ``url`` with the settings hotstore relies on (foreign keys on SQLite, WAL).
+
+    ``timeout`` (seconds; default ``HOTSTORE_SQL_TIMEOUT``) bounds a connect, a statement and a pool checkout on
+    PostgreSQL, so a stalled server gives an error instead of a hang; on SQLite it is the busy timeout.
+    ``pool_size``/``max_overflow`` default to ``HOTSTORE_SQL_POOL_SIZE``/``HOTSTORE_SQL_MAX_OVERFLOW``.
+    ``long_statements`` (schema upgrades) leaves statements unbounded; the connect stays bounded.
+    """
     resolved = database_url(url)
+    seconds = float(timeout if timeout is not None else env_number(ENV_SQL_TIMEOUT, DEFAULT_SQL_TIMEOUT_S))
     if resolved.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {"timeout": 30})
-    elif "poolclass" not in kwargs:
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 20)
-        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("connect_args", {"timeout": seconds})
+    else:
+        if resolved.startswith("postgresql+asyncpg"):
+            bounds = {"timeout": seconds, "command_timeout": None if long_statements else seconds}
+            kwargs["connect_args"] = {**bounds, **kwargs.get("connect_args", {})}
+        if "poolclass" not in kwargs:
+            kwargs.setdefault("pool_size", pool_size or env_number(ENV_SQL_POOL_SIZE, DEFAULT_SQL_POOL_SIZE, int))
+            kwargs.setdefault("max_overflow", max_overflow if max_overflow is not None else env_number(
+                ENV_SQL_MAX_OVERFLOW, DEFAULT_SQL_MAX_OVERFLOW, int, allow_zero=True))
+            kwargs.setdefault("pool_timeout", seconds)
+            kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(resolved, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy_ms = int(seconds * 1000)
+        event.listen(engine.sync_engine, "connect", lambda conn, record: _sqlite_pragmas(conn, busy_ms))
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, busy_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cursor.close()
 
 

@@ -116,7 +116,7 @@ async def upgrade(url: str | None = None, revision: str = "head") -> None:
 
         await upgrade("postgresql://bot@db/bots")
     """
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(url, poolclass=NullPool, long_statements=True)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(upgrade_on, revision)
@@ -132,7 +132,7 @@ def upgrade_sync(url: str | None = None, revision: str = "head") -> None:
 
 async def current_revision(url: str | None = None) -> str | None:
     """The revision the database at ``url`` is stamped with, or ``None``."""
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(url, poolclass=NullPool, long_statements=True)
     try:
         async with engine.connect() as connection:
             return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())

@@ -24,7 +24,10 @@ MONITOR = "hotstore_monitor"  # the /metrics and /healthz server, when configure
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    """arq ``on_startup``: open the store's Redis client and the SQL engine; refuse an evicting Redis policy."""
+    """arq ``on_startup``: open the store's Redis client and the SQL engine, refusing an evicting Redis policy
+    (once: a worker that resumes after a Redis outage runs this again and keeps what it opened)."""
+    if STATE in ctx:
+        return
     settings: Settings = ctx.get(SETTINGS) or Settings.from_env()
     if settings.embedded_redis:
         raise InvalidInput(

@@ -17,6 +17,10 @@ from typing import Any
 
 from arq.connections import RedisSettings
 from arq.cron import CronJob, cron
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hotstore.core import constants as c
 from hotstore.core.errors import InvalidInput
@@ -67,6 +71,21 @@ def arq_redis_url(settings: Settings) -> str:
     return url
 
 
+# ``arq workers.WorkerSettings`` runs arq's own Worker class, whose main loop dies on a Redis error; its pool
+# retries each command instead (every 2 s at most, for about two minutes). ``hotstore worker`` needs no such
+# retry: its ResilientWorker resumes after any outage (workers/resilient.py).
+ARQ_CLI_RETRY_CAP_S = 2.0
+ARQ_CLI_RETRIES = 60
+
+
+def arq_cli_redis_settings(url: str) -> RedisSettings:
+    """arq's ``RedisSettings`` for ``url`` with commands retried across a Redis outage (``arq`` CLI only)."""
+    settings = RedisSettings.from_dsn(url)
+    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError]
+    settings.retry = Retry(ExponentialBackoff(cap=ARQ_CLI_RETRY_CAP_S, base=0.1), ARQ_CLI_RETRIES)
+    return settings
+
+
 def worker_options(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments of ``arq.worker.Worker`` for ``settings`` (no ``redis_settings``/``redis_pool``)."""
     options: dict[str, Any] = {
@@ -90,7 +109,7 @@ def worker_settings_from_env() -> type:
     settings = Settings.from_env()
     options = worker_options(settings)
     if not settings.embedded_redis:  # without REDIS_URL, startup() refuses with a clear message
-        options["redis_settings"] = RedisSettings.from_dsn(arq_redis_url(settings))
+        options["redis_settings"] = arq_cli_redis_settings(arq_redis_url(settings))
     options["__doc__"] = "arq settings of the hotstore worker, read from the environment by Settings.from_env()."
     return type("WorkerSettings", (), options)
 

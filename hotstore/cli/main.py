@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = add("worker", cmd_worker, "run a write-behind worker (flush, leaderboard rebuild, idle sweep)",
                  "Run an arq worker against REDIS_URL (a real Redis is required) until SIGTERM/SIGINT, which "
                  "run a final flush. Run several for availability: each flush tick runs on one of them.")
-    worker.add_argument("--burst", action="store_true", help="run the jobs that are due, then exit")
+    worker.add_argument("--burst", action="store_true",
+                        help="drain everything dirty once, then exit (0 when nothing is left dirty)")
     worker.add_argument("--metrics-port", type=_port, default=None, metavar="PORT",
                         help=f"serve Prometheus /metrics and /healthz on PORT (env {env.ENV_METRICS_PORT})")
     add("flush", cmd_flush, "flush every dirty user and session to SQL now, then exit")

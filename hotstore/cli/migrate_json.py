@@ -216,7 +216,7 @@ async def _write(
     batch_size: int,
 ) -> None:
     redis = connect(settings)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **settings.engine_options())
     try:
         async with reachable():
             await redis.ping()  # fail before the first SQL write if the hot store is down

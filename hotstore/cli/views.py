@@ -128,7 +128,7 @@ async def _usernames(redis: aioredis.Redis, settings: Settings, telegram_ids: li
 
 async def show_user(settings: Settings, telegram_id: int, *, as_json: bool) -> int:
     """Print everything about one user: the hot state in Redis and the durable state in SQL. 1 if unknown."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **settings.engine_options())
     try:
         async with engine.connect() as conn:
             durable = await durable_user(conn, telegram_id)

@@ -79,7 +79,6 @@ REFUSED_ROWS_SHOWN = 5  # refused rows listed by hotstore status
 FLUSH_BACKOFF_MAX_S = 30.0  # cap of the exponential retry delay while SQL (or Redis) is unreachable
 FLUSH_JOB_TIMEOUT_S = 60
 SHUTDOWN_FLUSH_BUDGET_S = 30.0  # the final flush of a stopping worker (or close_db) gives up after this long
-SQL_CONNECT_TIMEOUT_S = 5.0
 REBUILD_CHUNK = 10_000  # SQL rows per step of a leaderboard rebuild
 REBUILD_CHECK_INTERVAL_S = 10
 REBUILD_JOB_TIMEOUT_S = 1_800

@@ -49,6 +49,8 @@ def connect(settings: Settings) -> aioredis.Redis:
     Commands are packed by hiredis's C packer (:class:`hotstore.core.autopipeline.FastPackConnection`: the same bytes
     as redis-py's Python packer, which it falls back to for anything hiredis refuses); ``rediss://`` and
     ``unix://`` URLs keep redis-py's TLS and socket connections.
+    Connecting and every reply are bounded by ``settings.redis_timeout`` (``HOTSTORE_REDIS_TIMEOUT``): a stalled or
+    partitioned server gives a timeout error (callers see :class:`StoreUnavailable`) instead of a hang.
     """
     url = settings.redis_url
     if url is None:
@@ -56,9 +58,12 @@ def connect(settings: Settings) -> aioredis.Redis:
             client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=embedded_server())
             return client
         url = embedded_redis.url()  # the private redis-server child, started on first use
+    timeout = settings.redis_timeout
     if settings.autopipeline:
-        return connect_autopipelined(url)
-    real: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=False, connection_class=FastPackConnection)
+        return connect_autopipelined(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    real: aioredis.Redis = aioredis.Redis.from_url(
+        url, decode_responses=False, connection_class=FastPackConnection,
+        socket_connect_timeout=timeout, socket_timeout=timeout)
     return real
 
 

@@ -10,7 +10,26 @@ from typing import Any
 
 from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import DEFAULT_NAMESPACE, KeyScheme, check_bot_name
-from persistence.engine import DEFAULT_SQLITE_URL, database_url
+from persistence.engine import (
+    DEFAULT_SQL_MAX_OVERFLOW,
+    DEFAULT_SQL_POOL_SIZE,
+    DEFAULT_SQL_TIMEOUT_S,
+    DEFAULT_SQLITE_URL,
+    ENV_SQL_MAX_OVERFLOW,
+    ENV_SQL_POOL_SIZE,
+    ENV_SQL_TIMEOUT,
+    database_url,
+)
+
+__all__ = [
+    "DEFAULT_SQL_MAX_OVERFLOW",
+    "DEFAULT_SQL_POOL_SIZE",
+    "DEFAULT_SQL_TIMEOUT_S",
+    "ENV_SQL_MAX_OVERFLOW",
+    "ENV_SQL_POOL_SIZE",
+    "ENV_SQL_TIMEOUT",
+    "Settings",
+]
 
 # Environment variables (each also has a `hotstore` CLI flag).
 ENV_DATABASE_URL = "DATABASE_URL"
@@ -30,6 +49,10 @@ ENV_EMBEDDED_WORKER = "HOTSTORE_EMBEDDED_WORKER"  # "0": init_db() starts no in-
 ENV_METRICS_PORT = "HOTSTORE_METRICS_PORT"  # a worker serves /metrics and /healthz on this port (unset: none)
 ENV_METRICS_HOST = "HOTSTORE_METRICS_HOST"  # the address it listens on (default: every interface)
 ENV_HEALTH_MAX_AGE = "HOTSTORE_HEALTH_MAX_AGE"  # /healthz answers 503 when the last good flush is older (s)
+ENV_REDIS_TIMEOUT = "HOTSTORE_REDIS_TIMEOUT"  # seconds: connect and reply timeout of the store's Redis clients
+# The SQL connection settings (HOTSTORE_SQL_TIMEOUT, HOTSTORE_SQL_POOL_SIZE, HOTSTORE_SQL_MAX_OVERFLOW) are named in
+# persistence.engine, which reads them itself for engines opened without Settings (a v4 bot's init_db), and
+# imported above.
 
 # Defaults.
 DEFAULT_BOT_NAME = "spin_bot"  # v4's default
@@ -42,6 +65,7 @@ DEFAULT_ACTIVITY_RESOLUTION_S = 60
 DEFAULT_METRICS_HOST = "0.0.0.0"  # a container's port is reached from outside it
 DEFAULT_HEALTH_MAX_AGE_S = 60.0  # as ``hotstore status --check --max-age``
 EMBEDDED_REDIS_MODES = ("auto", "server", "fakeredis")  # auto: a private redis-server when on the PATH
+DEFAULT_REDIS_TIMEOUT_S = 5.0
 
 
 def normalize_database_url(url: str | None) -> str:
@@ -67,6 +91,10 @@ class Settings:
     autopipeline: bool = True  # adaptive, real Redis only (never on fakeredis): see hotstore.core.autopipeline
     # without redis_url: see hotstore.core.embedded_redis; the default follows HOTSTORE_EMBEDDED_REDIS (else auto)
     embedded_redis_mode: str = field(default_factory=lambda: os.environ.get(ENV_EMBEDDED_REDIS) or "auto")
+    redis_timeout: float = DEFAULT_REDIS_TIMEOUT_S
+    sql_timeout: float = DEFAULT_SQL_TIMEOUT_S
+    sql_pool_size: int = DEFAULT_SQL_POOL_SIZE
+    sql_max_overflow: int = DEFAULT_SQL_MAX_OVERFLOW
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -79,6 +107,9 @@ class Settings:
             "idle_ttl": self.idle_ttl,
             "max_document_bytes": self.max_document_bytes,
             "weekly_board_weeks": self.weekly_board_weeks,
+            "redis_timeout": self.redis_timeout,
+            "sql_timeout": self.sql_timeout,
+            "sql_pool_size": self.sql_pool_size,
         }
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -88,6 +119,16 @@ class Settings:
                                f"{self.embedded_redis_mode!r}")
         if not isinstance(self.activity_resolution, int) or self.activity_resolution < 0:
             raise InvalidInput(f"activity_resolution must be an int >= 0: {self.activity_resolution!r}")
+        for name, count in (("activity_resolution", self.activity_resolution),
+                            ("sql_max_overflow", self.sql_max_overflow)):
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise InvalidInput(f"{name} must be an int >= 0: {count!r}")
+        if isinstance(self.sql_pool_size, bool) or not isinstance(self.sql_pool_size, int):
+            raise InvalidInput(f"sql_pool_size must be an int: {self.sql_pool_size!r}")
+
+    def engine_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``persistence.engine.create_engine`` for these settings (timeout, pool)."""
+        return {"timeout": self.sql_timeout, "pool_size": self.sql_pool_size, "max_overflow": self.sql_max_overflow}
 
     @property
     def keys(self) -> KeyScheme:
@@ -122,6 +163,10 @@ class Settings:
             ("activity_resolution", ENV_ACTIVITY_RESOLUTION, int),
             ("arq_redis_url", ENV_ARQ_REDIS_URL, str),
             ("embedded_redis_mode", ENV_EMBEDDED_REDIS, str),
+            ("redis_timeout", ENV_REDIS_TIMEOUT, float),
+            ("sql_timeout", ENV_SQL_TIMEOUT, float),
+            ("sql_pool_size", ENV_SQL_POOL_SIZE, int),
+            ("sql_max_overflow", ENV_SQL_MAX_OVERFLOW, int),
         ]
         for name, var, kind in spec:
             raw = env.get(var)

@@ -103,7 +103,7 @@ class HotStore:
             raise
         owns_engine = engine is None
         if engine is None:
-            engine = create_engine(settings.database_url)
+            engine = create_engine(settings.database_url, **settings.engine_options())
             try:
                 async with sql_reachable():
                     await create_tables(engine)

@@ -52,11 +52,9 @@ class RejectedRows(Exception):
 
 
 def open_engine(settings: Settings) -> AsyncEngine:
-    """The write-behind's SQL engine; on PostgreSQL, connects and statements time out instead of hanging."""
-    if settings.database_url.startswith("postgresql"):
-        timeouts = {"timeout": c.SQL_CONNECT_TIMEOUT_S, "command_timeout": c.FLUSH_JOB_TIMEOUT_S / 2}
-        return create_engine(settings.database_url, connect_args=timeouts)
-    return create_engine(settings.database_url)
+    """The write-behind's SQL engine: connects, statements and pool checkouts time out after
+    ``settings.sql_timeout`` (``HOTSTORE_SQL_TIMEOUT``) instead of hanging; the pool is ``settings``'."""
+    return create_engine(settings.database_url, **settings.engine_options())
 
 
 @dataclass

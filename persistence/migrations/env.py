@@ -54,7 +54,7 @@ def run_offline() -> None:
 
 
 async def run_online() -> None:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool, long_statements=True)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run_on)

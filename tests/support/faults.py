@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,9 @@ BOTS = ("spin_bot", "quiz_bot", "sales_bot")
 TASKS = 16
 FIRST_TG = 7_000_000_000  # beyond int32, as newer Telegram ids are
 ROOT = Path(__file__).resolve().parents[2]
+ERROR_PAUSE_S = 0.05  # a task that saw an error waits this long before its next call (no busy loop in an outage)
+ARQ_CLI = ("-m", "arq", "workers.WorkerSettings")
+HOTSTORE_WORKER = ("-m", "hotstore", "worker")
 
 
 async def _generate(redis_url: str, db_url: str, namespace: str, users: int, seconds: float) -> dict[str, Any]:
@@ -64,8 +69,9 @@ async def _generate(redis_url: str, db_url: str, namespace: str, users: int, sec
                 entry["n"] += 1
                 entry["last"] = seq
                 ops += 2
-            except Exception as exc:  # counted: the hot path must not fail
+            except Exception as exc:  # counted: the hot path must not fail (or, in an outage, fail typed)
                 errors.append(f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(ERROR_PAUSE_S)
 
     try:
         await asyncio.gather(*(task(i) for i in range(TASKS)))
@@ -88,6 +94,7 @@ class WorkerFleet:
     env: dict[str, str]
     logs: Path
     size: int = 2
+    command: tuple[str, ...] = ARQ_CLI  # or HOTSTORE_WORKER
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     started: int = 0
     kills: int = 0
@@ -95,8 +102,17 @@ class WorkerFleet:
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.started += 1
         log = open(self.logs / f"worker-{self.started}.log", "wb")
-        cmd = [sys.executable, "-m", "arq", "workers.WorkerSettings"]
+        cmd = [sys.executable, *self.command]
         return subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def add(self) -> subprocess.Popen[bytes]:
+        """Start one more worker."""
+        proc = self._spawn()
+        self.procs.append(proc)
+        return proc
+
+    def alive(self) -> int:
+        return sum(proc.poll() is None for proc in self.procs)
 
     def start(self) -> None:
         self.procs = [self._spawn() for _ in range(self.size)]
@@ -113,6 +129,7 @@ class WorkerFleet:
     def stop(self, sig: int = signal.SIGKILL) -> None:
         for proc in self.procs:
             if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)  # a frozen worker cannot handle sig
                 proc.send_signal(sig)
         for proc in self.procs:
             try:
@@ -155,13 +172,23 @@ async def compare_with_sql(engine: AsyncEngine, expected: dict[str, Any]) -> tup
 
 
 class TcpProxy:
-    """A TCP proxy to ``target`` that the test can stop (closing every connection) and start again."""
+    """A TCP proxy to ``target`` that the test can stop (an outage: every connection closed, new ones refused) and
+    start again, or partition (a blackhole: connections accepted, nothing passed either way) and heal."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def partition(self) -> None:
+        """From now on pass nothing, on open and new connections alike, until :meth:`heal`."""
+        self._flowing.clear()
+
+    def heal(self) -> None:
+        self._flowing.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
@@ -176,6 +203,11 @@ class TcpProxy:
         self._writers.clear()
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        self._writers.add(client_writer)
+        try:
+            await self._flowing.wait()
+        except asyncio.CancelledError:  # the test's loop ends while this connection is held in a partition
+            return
         try:
             server_reader, server_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -187,6 +219,7 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -194,6 +227,18 @@ class TcpProxy:
         finally:
             writer.transport.abort()
             self._writers.discard(writer)
+
+
+@asynccontextmanager
+async def blackhole() -> AsyncIterator[int]:
+    """A loopback port that accepts connections and never answers (a partitioned server); yields the port."""
+    proxy = TcpProxy("127.0.0.1", 9)  # never reached: the proxy is partitioned from the start
+    proxy.partition()
+    await proxy.start()
+    try:
+        yield proxy.port
+    finally:
+        await proxy.stop()
 
 
 if __name__ == "__main__":
