@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core.settings import Settings
 from hotstore.writebehind.flusher import InProcessFlusher
+from hotstore.writebehind.runner import WriteBehind
 from tests.support.hot_entities import hot_user, sql_user, sql_user_row
 
 WAIT_S = 30.0  # bound of the wait for the flush after the outage (a condition, not a timed assertion)
@@ -60,3 +61,30 @@ async def test_the_flusher_flushes_what_was_written_before_a_redis_outage_once_i
     assert reached_sql
     assert sum("flush failing" in m for m in warnings) == 1
     assert sum("flush recovered" in m for m in warnings) == 1
+
+
+async def test_the_flusher_stops_even_if_a_tick_swallows_the_cancellation(
+    sqlite_engine: AsyncEngine, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, swallowed = asyncio.Event(), []
+
+    async def swallowing_tick(self: WriteBehind, **_: object) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:  # what a misbehaving client call does with a cancellation (once)
+            if swallowed:
+                raise
+            swallowed.append(True)
+
+    monkeypatch.setattr(WriteBehind, "flush_tick", swallowing_tick)
+    redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    flusher = InProcessFlusher(Settings(namespace=namespace, flush_interval=0.1), redis=redis, engine=sqlite_engine)
+    await flusher.start()
+    await started.wait()
+    stopping = asyncio.create_task(flusher.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=WAIT_S)
+    stopping.cancel()
+    await redis.aclose()
+    assert swallowed
+    assert stopping in done
