@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Turn"]
 
-_WEEK_MS = 7 * 24 * 3600 * 1000
 
 
 _SCALARS = (int, str, float, bool, type(None))  # immutable: unchanged when equal and of the same type
@@ -173,7 +172,7 @@ class Turn:
         ]
         args = [
             tg, session_member(bot.name, tg), board_member(tg), store.settings.max_document_bytes, *patch,
-            "0" if self._xp is None else "1", self._xp or 0, store.settings.weekly_board_weeks * _WEEK_MS,
+            "0" if self._xp is None else "1", self._xp or 0,
             *self._levels.as_script_args(),
         ]
         # evicted between enter and exit: load it back (never over newer data) and apply the changes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import event
 
 from hotstore import Board, HotStore, InvalidInput, Settings
+from hotstore.core.keys import board_member, iso_week
 from persistence.engine import create_engine
 from persistence.models import Base
 
@@ -228,3 +230,13 @@ async def test_an_int_replaced_by_an_equal_bool_counts_as_a_change(hot_store: Ho
     async with bot.turn(TG) as turn:
         turn.session["feedback_in_progress"] = False
     assert (await bot.get_session(TG)).session["feedback_in_progress"] is False
+
+
+async def test_a_turn_leaves_the_weekly_board_without_a_ttl(hot_store: HotStore, redis_client: aioredis.Redis) -> None:
+    # a TTL on the board would let a volatile-* maxmemory-policy evict it; old weeks are swept by the write-behind
+    bot = hot_store.bot("quiz_bot")
+    async with bot.turn(7) as turn:
+        turn.add_xp(30)
+    board = hot_store.keys.weekly_board(iso_week(datetime.now(UTC)))
+    assert await redis_client.zscore(board, board_member(7)) == 30
+    assert await redis_client.pttl(board) == -1

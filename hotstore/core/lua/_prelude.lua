@@ -160,3 +160,39 @@ local function write_patch(session, plan)
   end
   redis.call('HSET', session, F.SESSION_UPDATED_MS, int_text(NOW))
 end
+
+-- XP awards (add_xp, turn). The levels table follows the script's own arguments at POS: n, then n pairs
+-- (min_xp, level) sorted by min_xp (n = 0: v4's formula min(xp // 100 + 1, 100)).
+local function level_for(xp)
+  local n = tonumber(ARGV[POS])
+  if n == 0 then return math.min(math.floor(xp / F.DEFAULT_XP_PER_LEVEL) + 1, F.DEFAULT_MAX_LEVEL) end
+  local level = nil
+  for i = 0, n - 1 do
+    local min_xp, lvl = tonumber(ARGV[POS + 1 + 2 * i]), tonumber(ARGV[POS + 2 + 2 * i])
+    if xp >= min_xp and (level == nil or lvl > level) then level = lvl end
+  end
+  return level or 1
+end
+
+-- Checks an award of ``amount`` without writing: {old level, new level, total, bot xp}, or nil and an error code.
+local function plan_award(user, session, amount)
+  local user_xp_level = redis.call('HMGET', user, F.USER_XP, F.USER_LEVEL)
+  local total = tonumber(user_xp_level[1] or '0') + amount
+  local bot_xp = tonumber(redis.call('HGET', session, F.SESSION_XP) or '0') + amount
+  if total < 0 or bot_xp < 0 then return nil, 'negative' end
+  if total >= EXACT_INT or bot_xp >= EXACT_INT then return nil, 'out_of_range' end
+  local old_level = tonumber(user_xp_level[2] or '1')
+  return {old_level, math.max(old_level, level_for(total)), total, bot_xp}
+end
+
+-- Writes a planned award: XP, level, and the global, bot and weekly boards (the caller marks dirty). No TTL on
+-- the weekly board: under a volatile-* policy Redis could evict a board keyed to expire at any time; the
+-- write-behind sweep deletes boards older than HOTSTORE_WEEKLY_BOARD_WEEKS (hotstore.writebehind.weekly_boards).
+local function write_award(user, session, amount, award, global_board, bot_board, weekly_board, member)
+  redis.call('HINCRBY', user, F.USER_XP, int_text(amount))
+  redis.call('HINCRBY', session, F.SESSION_XP, int_text(amount))
+  if award[2] ~= award[1] then redis.call('HSET', user, F.USER_LEVEL, int_text(award[2])) end
+  redis.call('ZADD', global_board, int_text(award[3]), member)
+  redis.call('ZADD', bot_board, int_text(award[4]), member)
+  redis.call('ZINCRBY', weekly_board, int_text(amount), member)
+end
