@@ -20,6 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hotstore.core import embedded_redis
 from hotstore.core.autopipeline import FastPackConnection, connect_autopipelined
+from hotstore.core.cluster import RedisClient, connect_cluster, is_cluster_url
 from hotstore.core.errors import StoreUnavailable
 from hotstore.core.settings import Settings
 
@@ -39,7 +40,7 @@ def embedded_server() -> fakeredis.FakeServer:
         return _server
 
 
-def connect(settings: Settings) -> aioredis.Redis:
+def connect(settings: Settings) -> RedisClient:
     """A client for ``settings.redis_url``; ``None`` gives a client on the embedded default: the private
     redis-server (:func:`hotstore.core.embedded_redis.url`) or the in-process :func:`embedded_server`.
 
@@ -49,6 +50,8 @@ def connect(settings: Settings) -> aioredis.Redis:
     Commands are packed by hiredis's C packer (:class:`hotstore.core.autopipeline.FastPackConnection`: the same bytes
     as redis-py's Python packer, which it falls back to for anything hiredis refuses); ``rediss://`` and
     ``unix://`` URLs keep redis-py's TLS and socket connections.
+    A URL naming a node of a Redis Cluster (any node) gives redis-py's asyncio ``RedisCluster``, without
+    auto-pipelining (:mod:`hotstore.core.cluster` says why).
     """
     url = settings.redis_url
     if url is None:
@@ -56,6 +59,8 @@ def connect(settings: Settings) -> aioredis.Redis:
             client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=embedded_server())
             return client
         url = embedded_redis.url()  # the private redis-server child, started on first use
+    elif is_cluster_url(url):
+        return connect_cluster(url)
     if settings.autopipeline:
         return connect_autopipelined(url)
     real: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=False, connection_class=FastPackConnection)

@@ -1,0 +1,109 @@
+"""Redis Cluster found from ``REDIS_URL`` alone (hotstore.core.cluster): any node will do, the store and the
+write-behind run on redis-py's cluster client, and a restarted master is reached again without a new client.
+
+These run on a local 3-master cluster that the test run starts (tests/support/cluster.py); they are skipped
+without ``redis-server`` (a failure with CI=true)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from redis.crc import key_slot
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotstore import Settings, StoreUnavailable
+from hotstore.core.autopipeline import AutoPipelineRedis
+from hotstore.core.cluster import ClusterClient, is_cluster_url
+from hotstore.core.redis_client import connect
+from hotstore.core.store import HotStore
+from hotstore.writebehind.flush import drain
+from tests.support.cluster import LocalCluster, slot_ranges
+from tests.support.hot_entities import delete_namespace
+from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.cluster
+
+TG = 1_000_000_007
+
+
+@pytest.mark.parametrize("node", [0, 1, 2])
+def test_any_node_of_a_cluster_is_found_to_be_a_cluster(redis_cluster: LocalCluster, node: int) -> None:
+    assert is_cluster_url(redis_cluster.urls()[node])
+
+
+def test_a_single_redis_is_not_a_cluster(private_redis: Callable[..., RedisServer]) -> None:
+    server = private_redis()
+    assert not is_cluster_url(server.url)
+
+
+async def test_connect_gives_a_cluster_client_without_auto_pipelining(redis_cluster_url: str) -> None:
+    client = connect(Settings(redis_url=redis_cluster_url))
+    try:
+        assert isinstance(client, ClusterClient) and not isinstance(client, AutoPipelineRedis)
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("node", [0, 1, 2])
+async def test_a_store_opened_on_any_master_reads_back_what_it_wrote(
+    redis_cluster: LocalCluster, sqlite_engine: AsyncEngine, namespace: str, node: int
+) -> None:
+    settings = Settings(redis_url=redis_cluster.urls()[node], namespace=namespace,
+                        database_url=sqlite_engine.url.render_as_string(hide_password=False))
+    store = await HotStore.open(settings, engine=sqlite_engine)
+    try:
+        await store.bot("spin").add_xp(TG, 40)
+        assert (await store.bot("spin").get_session(TG)).user.total_xp == 40
+        assert await store.leaderboards.rank(TG) == 1
+    finally:
+        await delete_namespace(store.redis, namespace)
+        await store.close()
+
+
+async def test_the_write_behind_flushes_a_cluster_store_to_sql(
+    redis_cluster_url: str, sqlite_engine: AsyncEngine, namespace: str
+) -> None:
+    settings = Settings(redis_url=redis_cluster_url, namespace=namespace,
+                        database_url=sqlite_engine.url.render_as_string(hide_password=False))
+    store = await HotStore.open(settings, engine=sqlite_engine)
+    try:
+        for tg in range(TG, TG + 20):
+            await store.bot("spin").add_xp(tg, 5)
+        totals = await drain(store.redis, sqlite_engine, settings)
+        assert totals.remaining == 0 and totals.rows >= 20
+    finally:
+        await delete_namespace(store.redis, namespace)
+        await store.close()
+
+
+async def test_a_restarted_master_is_reached_again_by_the_same_client(
+    tmp_path: Path, sqlite_engine: AsyncEngine, namespace: str
+) -> None:
+    cluster = LocalCluster(tmp_path / "cluster")
+    cluster.start()
+    try:
+        settings = Settings(redis_url=cluster.url, namespace=namespace,
+                            database_url=sqlite_engine.url.render_as_string(hide_password=False))
+        store = await HotStore.open(settings, engine=sqlite_engine)
+        try:
+            await store.bot("spin").add_xp(TG, 1)
+            owner = _owner_of_namespace(cluster, store)
+            cluster.nodes[owner].stop()
+            with pytest.raises(StoreUnavailable):
+                await store.bot("spin").add_xp(TG, 1)
+            cluster.nodes[owner].start()
+            cluster.wait_ready()
+            state = await store.bot("spin").get_session(TG)  # reloaded from SQL if the master lost it
+            assert state.user.telegram_id == TG
+        finally:
+            await store.close()
+    finally:
+        cluster.stop()
+
+
+def _owner_of_namespace(cluster: LocalCluster, store: HotStore) -> int:
+    """The master whose slot range holds the namespace's keys (one hash tag: one slot)."""
+    slot = key_slot(store.keys.user(TG).encode())
+    return next(i for i, (start, end) in enumerate(slot_ranges(len(cluster.nodes))) if start <= slot <= end)
