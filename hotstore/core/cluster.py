@@ -9,8 +9,10 @@ auto-pipelined or fakeredis) or a cluster client. The current key layout keeps e
 slot (``{<namespace>}``), so every script and every pipeline of the store runs unchanged on a cluster; what a
 cluster client cannot do is refused here, with the reason:
 
-- auto-pipelining is off on a cluster: it sends ``EVALSHA`` inside pipelines, which redis-py's cluster pipeline
-  refuses ("Calling pipelined function evalsha is blocked when running redis in cluster mode");
+- auto-pipelining (:class:`ClusterAutoPipeline`) queues its calls on redis-py's non-transactional cluster
+  pipeline through ``execute_command``, which groups them per node and sends each group on that node's own
+  connection (the pipeline's ``evalsha()`` method is the one redis-py blocks, "Calling pipelined function evalsha
+  is blocked when running redis in cluster mode"; the command itself is allowed);
 - MULTI/EXEC pipelines (``transaction=True``) raise in redis-py 5.x's cluster pipeline: :func:`can_transact`
   tells callers to send the same commands without the transaction.
 
@@ -25,6 +27,8 @@ from typing import Any, TypeAlias
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+
+from hotstore.core.autopipeline import Coalescing
 
 RedisClient: TypeAlias = aioredis.Redis | RedisCluster
 
@@ -57,12 +61,22 @@ class ClusterClient(RedisCluster):
     ERRORS_ALLOW_RETRY = ()  # type: ignore[assignment]  # no error class is retried: an empty tuple
 
 
-def connect_cluster(url: str) -> RedisCluster:
-    """A :class:`ClusterClient` from any node's URL, bytes replies. One attempt per command and pipeline
-    (``cluster_error_retry_attempts=1`` is the pipeline's single attempt; the client's own retries are off through
-    ``ERRORS_ALLOW_RETRY``), and no connection-level retry."""
-    client: RedisCluster = ClusterClient.from_url(url, decode_responses=False, cluster_error_retry_attempts=1,
-                                                  connection_error_retry_attempts=0)
+class ClusterAutoPipeline(Coalescing, ClusterClient):  # type: ignore[misc]  # redis-py's own bases disagree
+    """:class:`ClusterClient` with the adaptive auto-pipelining of :mod:`hotstore.core.autopipeline`: the calls of
+    one loop turn go out as one pipeline per node."""
+
+    async def aclose(self) -> None:
+        await self.drain()
+        await super().aclose()
+
+
+def connect_cluster(url: str, *, autopipeline: bool = False) -> RedisCluster:
+    """A :class:`ClusterClient` (``autopipeline``: a :class:`ClusterAutoPipeline`) from any node's URL, bytes
+    replies. One attempt per command and pipeline (``cluster_error_retry_attempts=1`` is the pipeline's single
+    attempt; the client's own retries are off through ``ERRORS_ALLOW_RETRY``), and no connection-level retry."""
+    kind = ClusterAutoPipeline if autopipeline else ClusterClient
+    client: RedisCluster = kind.from_url(url, decode_responses=False, cluster_error_retry_attempts=1,
+                                         connection_error_retry_attempts=0)
     return client
 
 

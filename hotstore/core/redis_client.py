@@ -50,8 +50,8 @@ def connect(settings: Settings) -> RedisClient:
     Commands are packed by hiredis's C packer (:class:`hotstore.core.autopipeline.FastPackConnection`: the same bytes
     as redis-py's Python packer, which it falls back to for anything hiredis refuses); ``rediss://`` and
     ``unix://`` URLs keep redis-py's TLS and socket connections.
-    A URL naming a node of a Redis Cluster (any node) gives redis-py's asyncio ``RedisCluster``, without
-    auto-pipelining (:mod:`hotstore.core.cluster` says why).
+    A URL naming a node of a Redis Cluster (any node) gives redis-py's asyncio ``RedisCluster``
+    (:mod:`hotstore.core.cluster`; auto-pipelined per node with ``settings.autopipeline``).
     """
     url = settings.redis_url
     if url is None:
@@ -60,7 +60,7 @@ def connect(settings: Settings) -> RedisClient:
             return client
         url = embedded_redis.url()  # the private redis-server child, started on first use
     elif is_cluster_url(url):
-        return connect_cluster(url)
+        return connect_cluster(url, autopipeline=settings.autopipeline)
     if settings.autopipeline:
         return connect_autopipelined(url)
     real: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=False, connection_class=FastPackConnection)

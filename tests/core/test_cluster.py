@@ -6,6 +6,7 @@ without ``redis-server`` (a failure with CI=true)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,8 +15,7 @@ from redis.crc import key_slot
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore import Settings, StoreUnavailable
-from hotstore.core.autopipeline import AutoPipelineRedis
-from hotstore.core.cluster import ClusterClient, is_cluster_url
+from hotstore.core.cluster import ClusterAutoPipeline, ClusterClient, is_cluster_url
 from hotstore.core.redis_client import connect
 from hotstore.core.store import HotStore
 from hotstore.writebehind.flush import drain
@@ -38,12 +38,40 @@ def test_a_single_redis_is_not_a_cluster(private_redis: Callable[..., RedisServe
     assert not is_cluster_url(server.url)
 
 
-async def test_connect_gives_a_cluster_client_without_auto_pipelining(redis_cluster_url: str) -> None:
+async def test_connect_gives_a_cluster_client_auto_pipelined_per_node(redis_cluster_url: str) -> None:
     client = connect(Settings(redis_url=redis_cluster_url))
     try:
-        assert isinstance(client, ClusterClient) and not isinstance(client, AutoPipelineRedis)
+        assert isinstance(client, ClusterAutoPipeline)
     finally:
         await client.aclose()
+
+
+async def test_connect_without_auto_pipelining_gives_the_plain_cluster_client(redis_cluster_url: str) -> None:
+    client = connect(Settings(redis_url=redis_cluster_url, autopipeline=False))
+    try:
+        assert isinstance(client, ClusterClient) and not isinstance(client, ClusterAutoPipeline)
+    finally:
+        await client.aclose()
+
+
+async def test_concurrent_awards_on_the_cluster_share_pipelines_and_all_apply(
+    redis_cluster_url: str, sqlite_engine: AsyncEngine, namespace: str
+) -> None:
+    settings = Settings(redis_url=redis_cluster_url, namespace=namespace,
+                        database_url=sqlite_engine.url.render_as_string(hide_password=False))
+    store = await HotStore.open(settings, engine=sqlite_engine)
+    client = store.redis
+    assert isinstance(client, ClusterAutoPipeline)
+    try:
+        users = range(TG, TG + 32)
+        await asyncio.gather(*(store.bot("spin").get_session(tg) for tg in users))
+        await asyncio.gather(*(store.bot("spin").add_xp(tg, 3) for tg in users for _ in range(4)))
+        totals = [(await store.bot("spin").get_session(tg)).user.total_xp for tg in users]
+        assert totals == [12] * 32
+        assert client.batches_sent > 0 and client.pipelined_calls > client.batches_sent
+    finally:
+        await delete_namespace(store.redis, namespace)
+        await store.close()
 
 
 @pytest.mark.parametrize("node", [0, 1, 2])
