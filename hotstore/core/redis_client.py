@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 import fakeredis
 import redis.asyncio as aioredis
+from redis.exceptions import ClusterDownError, MasterDownError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -27,8 +28,12 @@ from hotstore.core.settings import Settings
 _server: fakeredis.FakeServer | None = None
 _server_lock = threading.Lock()
 
-# Redis failures that mean "the store cannot be reached" (callers see StoreUnavailable).
-UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+# Redis failures that mean "the store cannot be reached" (callers see StoreUnavailable). On a cluster: a master
+# that restarted answers CLUSTERDOWN until it rejoined, a slot may be uncovered or mid-migration (TRYAGAIN).
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError, RedisTimeoutError, OSError, ClusterDownError, MasterDownError, SlotNotCoveredError,
+    TryAgainError,
+)
 
 
 def embedded_server() -> fakeredis.FakeServer:

@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hotstore import Settings, StoreUnavailable
 from hotstore.core.cluster import ClusterAutoPipeline, ClusterClient, is_cluster_url
 from hotstore.core.redis_client import connect
+from hotstore.core.sessions import BotStore
 from hotstore.core.store import HotStore
 from hotstore.writebehind.flush import drain
-from tests.support.cluster import LocalCluster, slot_ranges
+from tests.support.cluster import LocalCluster
 from tests.support.hot_entities import delete_namespace
 from tests.support.redis_server import RedisServer
 
@@ -112,12 +113,10 @@ async def test_a_restarted_master_is_reached_again_by_the_same_client(
     cluster = LocalCluster(tmp_path / "cluster")
     cluster.start()
     try:
-        settings = Settings(redis_url=cluster.url, namespace=namespace,
-                            database_url=sqlite_engine.url.render_as_string(hide_password=False))
-        store = await HotStore.open(settings, engine=sqlite_engine)
+        store = await HotStore.open(_settings(cluster.url, namespace, sqlite_engine), engine=sqlite_engine)
         try:
             await store.bot("spin").add_xp(TG, 1)
-            owner = _owner_of_namespace(cluster, store)
+            owner = cluster.owner_of(key_slot(store.keys.user(TG).encode()))
             cluster.nodes[owner].stop()
             with pytest.raises(StoreUnavailable):
                 await store.bot("spin").add_xp(TG, 1)
@@ -131,7 +130,57 @@ async def test_a_restarted_master_is_reached_again_by_the_same_client(
         cluster.stop()
 
 
-def _owner_of_namespace(cluster: LocalCluster, store: HotStore) -> int:
-    """The master whose slot range holds the namespace's keys (one hash tag: one slot)."""
-    slot = key_slot(store.keys.user(TG).encode())
-    return next(i for i, (start, end) in enumerate(slot_ranges(len(cluster.nodes))) if start <= slot <= end)
+async def test_a_master_restarting_mid_load_loses_no_acknowledged_award(
+    tmp_path: Path, sqlite_engine: AsyncEngine, namespace: str, report_figures: Callable[[str], None]
+) -> None:
+    """Awards run while the master holding them restarts (AOF, fsync always): failures are StoreUnavailable, the
+    same client carries on afterwards, and the total holds every acknowledged award (plus at most the failed
+    ones, whose reply was lost after they ran)."""
+    cluster = LocalCluster(tmp_path / "cluster", ("--appendonly", "yes", "--appendfsync", "always"))
+    cluster.start()
+    try:
+        store = await HotStore.open(_settings(cluster.url, namespace, sqlite_engine), engine=sqlite_engine)
+        try:
+            bot = store.bot("spin")
+            await bot.get_session(TG)
+            owner = cluster.owner_of(key_slot(store.keys.user(TG).encode()))
+            acked, failed = await _award_while(bot, lambda: cluster.restart(owner))
+            total = (await bot.get_session(TG)).user.total_xp
+            report_figures(f"awards acknowledged={acked} failed={failed} total={total}")
+            assert acked <= total <= acked + failed
+            assert acked > AWARDS_PER_PHASE  # the client came back after the restart
+        finally:
+            await store.close()
+    finally:
+        cluster.stop()
+
+
+AWARDS_PER_PHASE = 30
+
+
+async def _award_while(bot: BotStore, disrupt: Callable[[], None]) -> tuple[int, int]:
+    """Award 1 XP to TG in phases: before, during (``disrupt`` runs in a thread) and after; returns the counts of
+    acknowledged and failed awards."""
+    acked = failed = 0
+
+    async def phase(calls: int) -> None:
+        nonlocal acked, failed
+        for _ in range(calls):
+            try:
+                await bot.add_xp(TG, 1)
+                acked += 1
+            except StoreUnavailable:
+                failed += 1
+                await asyncio.sleep(0.05)
+
+    await phase(AWARDS_PER_PHASE)
+    disruption = asyncio.get_running_loop().run_in_executor(None, disrupt)
+    while not disruption.done():
+        await phase(1)
+    await disruption
+    await phase(AWARDS_PER_PHASE)
+    return acked, failed
+
+
+def _settings(url: str, namespace: str, engine: AsyncEngine) -> Settings:
+    return Settings(redis_url=url, namespace=namespace, database_url=engine.url.render_as_string(hide_password=False))

@@ -63,6 +63,7 @@ class LocalCluster:
     """``MASTERS`` cluster-enabled redis-servers in ``directory`` (one sub-directory each), no replicas."""
 
     directory: Path
+    options: tuple[str, ...] = ()  # extra redis-server options of every node, e.g. AOF with fsync always
     nodes: list[RedisServer] = field(default_factory=list)
 
     @property
@@ -77,7 +78,7 @@ class LocalCluster:
             node_dir = self.directory / f"node-{i}"
             node_dir.mkdir(parents=True, exist_ok=True)
             options = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                       "--cluster-node-timeout", str(NODE_TIMEOUT_MS))
+                       "--cluster-node-timeout", str(NODE_TIMEOUT_MS), *self.options)
             node = RedisServer(node_dir, options, port=cluster_port())
             self.nodes.append(node)
             node.start()
@@ -101,7 +102,7 @@ class LocalCluster:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not all(self._node_ready(node) for node in self.nodes):
             if time.monotonic() > deadline:
-                raise RuntimeError("the local Redis Cluster did not become ready in time")
+                raise RuntimeError(f"the local Redis Cluster did not become ready in time: {self._views()}")
             time.sleep(0.1)
 
     @staticmethod
@@ -111,8 +112,22 @@ class LocalCluster:
                 info = client.execute_command("CLUSTER", "INFO")
                 text = info.decode() if isinstance(info, bytes) else str(info)
                 return "cluster_state:ok" in text and f"cluster_known_nodes:{MASTERS}" in text
-        except redis.exceptions.RedisError:
+        except redis.exceptions.RedisError as exc:
             return False
+
+    def owner_of(self, slot: int) -> int:
+        """The index of the master serving ``slot`` (the slot ranges of :func:`slot_ranges`)."""
+        return next(i for i, (start, end) in enumerate(slot_ranges(len(self.nodes))) if start <= slot <= end)
+
+    def _views(self) -> list[str]:
+        views = []
+        for node in self.nodes:
+            try:
+                with redis.Redis(port=node.port, socket_timeout=1) as client:
+                    views.append(str(client.execute_command("CLUSTER", "NODES")))
+            except redis.exceptions.RedisError as exc:
+                views.append(f"{node.port}: {exc}")
+        return views
 
     def restart(self, index: int) -> None:
         """Stop one master and start it again on the same port and dir (its nodes.conf keeps its slots)."""
