@@ -112,7 +112,7 @@ class LocalCluster:
                 info = client.execute_command("CLUSTER", "INFO")
                 text = info.decode() if isinstance(info, bytes) else str(info)
                 return "cluster_state:ok" in text and f"cluster_known_nodes:{MASTERS}" in text
-        except redis.exceptions.RedisError as exc:
+        except redis.exceptions.RedisError:
             return False
 
     def owner_of(self, slot: int) -> int:
