@@ -9,6 +9,9 @@ nothing but ``redis-server`` must be installed); the masters get slots 0–5460,
     cluster.url            # redis://127.0.0.1:<port of the first master>/0: any node will do
     cluster.restart(1)     # stop and start the second master again (same port, dir and nodes.conf)
     cluster.stop()
+
+:class:`FaultRedis` names where a worker fault test's store lives: the real Redis, or this cluster with arq's
+queue on a standalone Redis beside it (fixture ``fault_redis`` in tests/workers/conftest.py).
 """
 
 from __future__ import annotations
@@ -46,6 +49,16 @@ def cluster_port() -> int:
         port = random.randint(*PORT_RANGE)
         if _bindable(port) and _bindable(port + BUS_OFFSET):
             return port
+
+
+@dataclass
+class FaultRedis:
+    """Where a fault test's store lives (``url``), and what its worker processes need besides: on a cluster,
+    arq's queue on the standalone real Redis (``worker_env``)."""
+
+    url: str
+    worker_env: dict[str, str] = field(default_factory=dict)
+    arq_url: str | None = None
 
 
 def slot_ranges(masters: int = MASTERS) -> list[tuple[int, int]]:
