@@ -42,11 +42,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hotstore.core.cluster import RedisClient, connect_cluster, is_cluster_url
 from hotstore.core.redis_client import connect
 from hotstore.core.settings import Settings
 from hotstore.core.store import HotStore
 from persistence.engine import create_engine, database_url
 from persistence.models import Base
+from tests.support.cluster import LocalCluster
 from tests.support.hot_entities import delete_namespace
 from tests.support.redis_server import RedisServer, redis_server_missing
 from tests.support.servers import (
@@ -141,20 +143,39 @@ def namespace() -> str:
     return f"t{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(params=["fake", pytest.param("real", marks=pytest.mark.redis)])
+REDIS_AXIS = ["fake", pytest.param("real", marks=pytest.mark.redis)]
+CLUSTER_AXIS = [*REDIS_AXIS, pytest.param("cluster", marks=pytest.mark.cluster)]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test module marked ``on_cluster`` runs its ``redis_url`` tests on the local Redis Cluster as well (a
+    parametrize mark, added before pytest reads the marks, replaces the fixture's own params)."""
+    if "redis_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("on_cluster"):
+        metafunc.definition.add_marker(pytest.mark.parametrize("redis_url", CLUSTER_AXIS, indirect=True))
+
+
+@pytest.fixture(params=REDIS_AXIS)
 def redis_url(request: pytest.FixtureRequest) -> str | None:
-    """``None`` for the embedded fakeredis, or the URL of the real test Redis."""
+    """``None`` for the embedded fakeredis, the URL of the real test Redis, or (modules marked ``on_cluster``) a
+    node of the session's local Redis Cluster."""
     if request.param == "fake":
         return None
+    if request.param == "cluster":
+        url: str = request.getfixturevalue("redis_cluster_url")
+        return url
     return real_server_url(REDIS_ENV, "Redis")
 
 
 @pytest.fixture
-async def redis_client(redis_url: str | None, namespace: str) -> AsyncIterator[aioredis.Redis]:
+async def redis_client(redis_url: str | None, namespace: str) -> AsyncIterator[RedisClient]:
     """A raw client on the backend under test (a private fakeredis for ``fake``); the namespace's keys are
     deleted afterwards."""
+    client: RedisClient
     if redis_url is None:
-        client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+        client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    elif is_cluster_url(redis_url):
+        client = connect_cluster(redis_url)
     else:
         client = aioredis.Redis.from_url(redis_url)
         try:
@@ -169,7 +190,7 @@ async def redis_client(redis_url: str | None, namespace: str) -> AsyncIterator[a
 # ---------------------------------------------------------------- stores
 
 
-async def _store_factory(redis: aioredis.Redis, engine: AsyncEngine, namespace: str) -> AsyncIterator[StoreFactory]:
+async def _store_factory(redis: RedisClient, engine: AsyncEngine, namespace: str) -> AsyncIterator[StoreFactory]:
     """Open stores on ``redis`` and ``engine`` in ``namespace`` with any Settings changes; close them after."""
     opened: list[HotStore] = []
 
@@ -186,7 +207,7 @@ async def _store_factory(redis: aioredis.Redis, engine: AsyncEngine, namespace: 
 
 
 @pytest.fixture
-async def make_store(redis_client: aioredis.Redis, sql_engine: AsyncEngine, namespace: str) -> AsyncIterator[
+async def make_store(redis_client: RedisClient, sql_engine: AsyncEngine, namespace: str) -> AsyncIterator[
         StoreFactory]:
     """``await make_store(**settings)``: a HotStore on both axes, with those Settings changes."""
     async for make in _store_factory(redis_client, sql_engine, namespace):
@@ -200,7 +221,7 @@ async def store(make_store: StoreFactory) -> HotStore:
 
 
 @pytest.fixture
-async def make_hot_store(redis_client: aioredis.Redis, sqlite_engine: AsyncEngine, namespace: str) -> AsyncIterator[
+async def make_hot_store(redis_client: RedisClient, sqlite_engine: AsyncEngine, namespace: str) -> AsyncIterator[
         StoreFactory]:
     """``await make_hot_store(**settings)``: a HotStore on the Redis axis over a throw-away SQLite."""
     async for make in _store_factory(redis_client, sqlite_engine, namespace):
@@ -247,6 +268,27 @@ def private_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A local 3-master Redis Cluster of this test run (tests/support/cluster.py), stopped by pid at the end;
+    skipped without ``redis-server`` (a failure with CI=true)."""
+    missing = redis_server_missing()
+    if missing:
+        if IN_CI:
+            pytest.fail(missing)
+        pytest.skip(missing)
+    cluster = LocalCluster(tmp_path_factory.mktemp("redis-cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: LocalCluster) -> str:
+    """The URL of one master of the session's local Redis Cluster (any node will do)."""
+    return redis_cluster.url
 
 
 # ---------------------------------------------------------------- figures and the run's summary

@@ -23,6 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hotstore.core import constants as c
+from hotstore.core.cluster import is_cluster_url
 from hotstore.core.errors import InvalidInput
 from hotstore.core.settings import Settings
 from workers.jobs import SETTINGS, flush_job, rebuild_job, shutdown, startup, sweep_job
@@ -67,6 +68,11 @@ def arq_redis_url(settings: Settings) -> str:
         raise InvalidInput(
             "a worker process needs REDIS_URL (or HOTSTORE_ARQ_REDIS_URL): the embedded fakeredis lives inside "
             "one process, so its in-process flusher (hotstore.writebehind.flusher.InProcessFlusher) runs there"
+        )
+    if is_cluster_url(url):
+        raise InvalidInput(
+            "arq's queue cannot live on a Redis Cluster (its commands span keys of different slots): set "
+            "HOTSTORE_ARQ_REDIS_URL to a standalone Redis; the store itself stays on the cluster named by REDIS_URL"
         )
     return url
 

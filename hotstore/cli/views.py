@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-import redis.asyncio as aioredis
 from sqlalchemy import desc, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotstore.cli.output import dumps_json, print_renderable
 from hotstore.cli.tables import leaderboard_view, user_view
 from hotstore.core import constants as c
+from hotstore.core.cluster import RedisClient
 from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import board_member, session_member
 from hotstore.core.leaderboard import Board, Leaderboards
@@ -115,7 +115,7 @@ async def show_leaderboard(settings: Settings, spec: str, *, limit: int, offset:
     return 0
 
 
-async def _usernames(redis: aioredis.Redis, settings: Settings, telegram_ids: list[int]) -> list[str | None]:
+async def _usernames(redis: RedisClient, settings: Settings, telegram_ids: list[int]) -> list[str | None]:
     async with redis.pipeline(transaction=False) as pipe:
         for telegram_id in telegram_ids:
             pipe.hget(settings.keys.user(telegram_id), c.USER_USERNAME)
@@ -147,7 +147,7 @@ async def show_user(settings: Settings, telegram_id: int, *, as_json: bool) -> i
     return 0
 
 
-async def hot_user(redis: aioredis.Redis, settings: Settings, telegram_id: int, bots: list[str]) -> dict[str, Any]:
+async def hot_user(redis: RedisClient, settings: Settings, telegram_id: int, bots: list[str]) -> dict[str, Any]:
     """The user's hashes, dirty marks, TTLs and board positions in Redis (read-only)."""
     keys, member = settings.keys, board_member(telegram_id)
     async with redis.pipeline(transaction=False) as pipe:

@@ -52,8 +52,10 @@ MIN_SPLIT_BATCH = 8  # never split below this many calls per pipeline
 _Pending = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
 
 
-class AutoPipelineRedis(aioredis.Redis):
-    """A redis-py asyncio client that coalesces the batched commands of one loop turn into one pipeline."""
+class Coalescing:
+    """The coalescing of :class:`AutoPipelineRedis`, for any redis-py asyncio client class it is mixed into (also
+    the cluster client of :mod:`hotstore.core.cluster`, whose non-transactional pipeline groups the calls per
+    node and sends each group on that node's own connection)."""
 
     def __init__(
         self,
@@ -77,13 +79,14 @@ class AutoPipelineRedis(aioredis.Redis):
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         name = args[0].upper() if isinstance(args[0], str) else args[0]
-        if name not in self.batched or self.single_connection_client:
-            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        direct = super().execute_command  # type: ignore[misc]
+        if name not in self.batched or getattr(self, "single_connection_client", False):
+            return await direct(*args, **options)
         self._busy += 1
         try:
             if self._busy == 1:  # nothing else waiting or in flight: no one to share a packet with, send now
                 self.direct_sent += 1
-                return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+                return await direct(*args, **options)
             loop = asyncio.get_running_loop()
             future: asyncio.Future[Any] = loop.create_future()
             self._queue.append((args, options, future))
@@ -111,7 +114,7 @@ class AutoPipelineRedis(aioredis.Redis):
         if not live:
             return
         try:
-            async with self.pipeline(transaction=False) as pipe:
+            async with self.pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
                 for args, options, _ in live:
                     pipe.execute_command(*args, **options)
                 replies = await pipe.execute(raise_on_error=False)
@@ -139,6 +142,11 @@ class AutoPipelineRedis(aioredis.Redis):
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
             else:
                 await asyncio.sleep(0)
+
+
+
+class AutoPipelineRedis(Coalescing, aioredis.Redis):  # type: ignore[misc]  # redis-py's own bases disagree on command_info
+    """A redis-py asyncio client that coalesces the batched commands of one loop turn into one pipeline."""
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await self.drain()

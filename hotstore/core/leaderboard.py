@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import redis.asyncio as aioredis
-
+from hotstore.core.cluster import RedisClient
 from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import KeyScheme, board_member, check_bot_name, iso_week, telegram_id_of
 from hotstore.core.redis_client import reachable
@@ -91,7 +90,7 @@ def _entries(first_rank: int, flat: list[Any]) -> list[Entry]:
 class Leaderboards:
     """Reads of the boards of one namespace; every call is one round trip."""
 
-    def __init__(self, redis: aioredis.Redis, keys: KeyScheme, scripts: Scripts | None = None) -> None:
+    def __init__(self, redis: RedisClient, keys: KeyScheme, scripts: Scripts | None = None) -> None:
         self.redis = redis
         self.keys = keys
         self._scripts = scripts if scripts is not None else Scripts(redis)

@@ -15,19 +15,25 @@ from contextlib import asynccontextmanager
 
 import fakeredis
 import redis.asyncio as aioredis
+from redis.exceptions import ClusterDownError, MasterDownError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hotstore.core import embedded_redis
 from hotstore.core.autopipeline import FastPackConnection, connect_autopipelined
+from hotstore.core.cluster import RedisClient, connect_cluster, is_cluster_url
 from hotstore.core.errors import StoreUnavailable
 from hotstore.core.settings import Settings
 
 _server: fakeredis.FakeServer | None = None
 _server_lock = threading.Lock()
 
-# Redis failures that mean "the store cannot be reached" (callers see StoreUnavailable).
-UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+# Redis failures that mean "the store cannot be reached" (callers see StoreUnavailable). On a cluster: a master
+# that restarted answers CLUSTERDOWN until it rejoined, a slot may be uncovered or mid-migration (TRYAGAIN).
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError, RedisTimeoutError, OSError, ClusterDownError, MasterDownError, SlotNotCoveredError,
+    TryAgainError,
+)
 
 
 def embedded_server() -> fakeredis.FakeServer:
@@ -39,7 +45,7 @@ def embedded_server() -> fakeredis.FakeServer:
         return _server
 
 
-def connect(settings: Settings) -> aioredis.Redis:
+def connect(settings: Settings) -> RedisClient:
     """A client for ``settings.redis_url``; ``None`` gives a client on the embedded default: the private
     redis-server (:func:`hotstore.core.embedded_redis.url`) or the in-process :func:`embedded_server`.
 
@@ -51,6 +57,8 @@ def connect(settings: Settings) -> aioredis.Redis:
     ``unix://`` URLs keep redis-py's TLS and socket connections.
     Connecting and every reply are bounded by ``settings.redis_timeout`` (``HOTSTORE_REDIS_TIMEOUT``): a stalled or
     partitioned server gives a timeout error (callers see :class:`StoreUnavailable`) instead of a hang.
+    A URL naming a node of a Redis Cluster (any node) gives redis-py's asyncio ``RedisCluster``
+    (:mod:`hotstore.core.cluster`; auto-pipelined per node with ``settings.autopipeline``).
     """
     url = settings.redis_url
     if url is None:
@@ -58,6 +66,8 @@ def connect(settings: Settings) -> aioredis.Redis:
             client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=embedded_server())
             return client
         url = embedded_redis.url()  # the private redis-server child, started on first use
+    elif is_cluster_url(url, timeout=settings.redis_timeout):
+        return connect_cluster(url, autopipeline=settings.autopipeline, timeout=settings.redis_timeout)
     timeout = settings.redis_timeout
     if settings.autopipeline:
         return connect_autopipelined(url, socket_connect_timeout=timeout, socket_timeout=timeout)

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import fakeredis
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from hotstore.core.cluster import RedisClient
 from hotstore.core.errors import StoreUnavailable, UnsafeRedisConfig
 from hotstore.core.redis_client import reachable
 
@@ -66,7 +66,7 @@ def unsafe_policy_message(policy: str) -> str:
     )
 
 
-def is_embedded(redis: aioredis.Redis) -> bool:
+def is_embedded(redis: RedisClient) -> bool:
     """The in-process fakeredis: it has no CONFIG or INFO, and no eviction."""
     return isinstance(redis, fakeredis.FakeAsyncRedis)
 
@@ -75,9 +75,11 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def _config_get(redis: aioredis.Redis, name: str) -> str | None:
+async def _config_get(redis: RedisClient, name: str) -> str | None:
     try:
-        reply = await redis.execute_command("CONFIG", "GET", name)  # type: ignore[no-untyped-call]
+        # one word: a cluster client routes by command name ("CONFIG GET" goes to one node; all nodes of a
+        # hotstore cluster are meant to share one configuration)
+        reply = await redis.execute_command("CONFIG GET", name)  # type: ignore[no-untyped-call,unused-ignore]
     except ResponseError:  # CONFIG renamed or refused (managed Redis)
         return None
     if isinstance(reply, dict):
@@ -88,7 +90,7 @@ async def _config_get(redis: aioredis.Redis, name: str) -> str | None:
     return values.get(name)
 
 
-async def _info(redis: aioredis.Redis, section: str) -> dict[str, Any]:
+async def _info(redis: RedisClient, section: str) -> dict[str, Any]:
     try:
         info: dict[str, Any] = await redis.info(section)
     except ResponseError:
@@ -111,7 +113,7 @@ def _persistence(info: dict[str, Any], save: str | None) -> str | None:
     return "rdb" if save.strip() else "none"
 
 
-async def read_redis_config(redis: aioredis.Redis) -> RedisConfig:
+async def read_redis_config(redis: RedisClient) -> RedisConfig:
     """The policy, memory use and persistence mode of the server behind ``redis`` (all None on fakeredis).
 
     Raises :class:`StoreUnavailable` when Redis cannot be reached."""
@@ -132,7 +134,7 @@ async def read_redis_config(redis: aioredis.Redis) -> RedisConfig:
     )
 
 
-async def check_redis_config(redis: aioredis.Redis) -> RedisConfig:
+async def check_redis_config(redis: RedisClient) -> RedisConfig:
     """Read the configuration and refuse an evicting policy (:class:`UnsafeRedisConfig`, naming the setting and
     the fix). An unknown policy on a real server logs one warning per process and is not refused; an unreachable
     Redis logs a warning and is not refused either (its calls raise StoreUnavailable)."""

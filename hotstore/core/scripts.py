@@ -24,12 +24,12 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, OutOfMemoryError
 
 from hotstore.core import constants as c
+from hotstore.core.cluster import RedisClient
 from hotstore.core.errors import InvalidInput, StoreFull, StoreUnavailable
 from hotstore.core.redis_client import UNAVAILABLE_ERRORS
 
@@ -146,11 +146,13 @@ def source(lua: Lua) -> str:
 class Scripts:
     """Every script of :data:`CATALOGUE`, registered on one client (or pipeline)."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         # On a pipeline, AsyncScript must register itself with it; on a client, call() sends EVALSHA directly.
         self._direct = not isinstance(redis, Pipeline)
-        self._scripts: dict[Lua, AsyncScript] = {lua: redis.register_script(source(lua)) for lua in CATALOGUE}
+        # RedisCluster inherits register_script from the mixin typed for Redis; the script object is the same.
+        register = redis.register_script  # type: ignore[misc,unused-ignore]
+        self._scripts: dict[Lua, AsyncScript] = {lua: register(source(lua)) for lua in CATALOGUE}
 
     def script(self, lua: Lua) -> AsyncScript:
         """The registered redis-py script (for callers that queue it on a pipeline of their own)."""
@@ -193,8 +195,8 @@ class Scripts:
             return await script(keys=keys, args=args)
         redis = self._redis
         try:
-            return await redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+            return await redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call,unused-ignore]
         except NoScriptError:
             # the server lost the script (restart, SCRIPT FLUSH, another server): load it and retry once
             script.sha = await redis.script_load(script.script)
-            return await redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+            return await redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call,unused-ignore]

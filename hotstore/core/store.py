@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core import embedded_redis
+from hotstore.core.cluster import RedisClient
 from hotstore.core.cold_loads import ColdLoads
 from hotstore.core.defaults import default_session, default_stats
 from hotstore.core.errors import HotstoreError
@@ -61,7 +61,7 @@ def _encode_blocks(blocks: LoadBlocks) -> list[Any]:
 class HotStore:
     """Users, sessions, XP and leaderboards of one namespace. Open with :meth:`open`; one per process."""
 
-    def __init__(self, settings: Settings, redis: aioredis.Redis, engine: AsyncEngine, *,
+    def __init__(self, settings: Settings, redis: RedisClient, engine: AsyncEngine, *,
                  owns_redis: bool = False, owns_engine: bool = False, holds_embedded_server: bool = False) -> None:
         self.settings = settings
         self.redis = redis
@@ -76,7 +76,7 @@ class HotStore:
         self._holds_embedded_server = holds_embedded_server  # released (the last one stops it) on close
 
     @classmethod
-    async def open(cls, settings: Settings | None = None, *, redis: aioredis.Redis | None = None,
+    async def open(cls, settings: Settings | None = None, *, redis: RedisClient | None = None,
                    engine: AsyncEngine | None = None, metrics: CollectorRegistry | bool | None = None) -> HotStore:
         """Open a store (``settings`` None → :meth:`Settings.from_env`).
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from hotstore.core.cluster import RedisClient
 from hotstore.core.keys import KeyScheme
 from hotstore.writebehind.entities import ENTITIES
 
@@ -58,7 +58,7 @@ def _apply_memory(state: RedisState, info: dict[str, Any]) -> None:
         state.maxmemory = int(info["maxmemory"])
 
 
-async def read_redis_state(client: aioredis.Redis, keys: KeyScheme) -> RedisState:
+async def read_redis_state(client: RedisClient, keys: KeyScheme) -> RedisState:
     """The backlog and memory, through an async client (``INFO`` missing, as on fakeredis: memory unknown)."""
     async with client.pipeline(transaction=False) as pipe:
         _queue_backlog(pipe, keys)

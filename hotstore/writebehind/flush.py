@@ -30,9 +30,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hotstore.core.cluster import RedisClient
 from hotstore.core.errors import StoreFull
 from hotstore.core.keys import KeyScheme
 from hotstore.core.scripts import COMPARE_AND_CLEAN, Scripts
@@ -116,7 +116,7 @@ def _text(raw: bytes | str) -> str:
 
 
 async def read_dirty(
-    redis: aioredis.Redis, keys: KeyScheme, entity: Entity, limit: int, max_score: float | str = "+inf"
+    redis: RedisClient, keys: KeyScheme, entity: Entity, limit: int, max_score: float | str = "+inf"
 ) -> DirtyBatch:
     """The oldest ``limit`` dirty members with score ≤ ``max_score``, their hashes read in one pipeline."""
     batch = DirtyBatch(entity)
@@ -218,7 +218,7 @@ async def write_batch(engine: AsyncEngine, batch: DirtyBatch) -> tuple[dict[tupl
 
 
 async def compare_and_clean(
-    redis: aioredis.Redis, scripts: Scripts, keys: KeyScheme, batch: DirtyBatch, idle_ttl_s: int
+    redis: RedisClient, scripts: Scripts, keys: KeyScheme, batch: DirtyBatch, idle_ttl_s: int
 ) -> tuple[int, int]:
     """Remove the dirty mark of every member still at its flushed version; return ``(cleaned, kept)``."""
     if not batch.members:
@@ -235,7 +235,7 @@ async def compare_and_clean(
 
 
 async def flush_batch(
-    redis: aioredis.Redis,
+    redis: RedisClient,
     engine: AsyncEngine,
     settings: Settings,
     entity: Entity,
@@ -269,22 +269,22 @@ async def flush_batch(
     )
 
 
-async def flush_dirty_users(redis: aioredis.Redis, engine: AsyncEngine, settings: Settings) -> FlushTotals:
+async def flush_dirty_users(redis: RedisClient, engine: AsyncEngine, settings: Settings) -> FlushTotals:
     """One batch of dirty users."""
     return await flush_batch(redis, engine, settings, USERS)
 
 
-async def flush_dirty_sessions(redis: aioredis.Redis, engine: AsyncEngine, settings: Settings) -> FlushTotals:
+async def flush_dirty_sessions(redis: RedisClient, engine: AsyncEngine, settings: Settings) -> FlushTotals:
     """One batch of dirty bot sessions."""
     return await flush_batch(redis, engine, settings, SESSIONS)
 
 
-async def flush_dirty_documents(redis: aioredis.Redis, engine: AsyncEngine, settings: Settings) -> FlushTotals:
+async def flush_dirty_documents(redis: RedisClient, engine: AsyncEngine, settings: Settings) -> FlushTotals:
     """One batch of dirty bot documents."""
     return await flush_batch(redis, engine, settings, DOCUMENTS)
 
 
-async def dirty_counts(redis: aioredis.Redis, keys: KeyScheme) -> dict[str, int]:
+async def dirty_counts(redis: RedisClient, keys: KeyScheme) -> dict[str, int]:
     async with redis.pipeline(transaction=False) as pipe:
         for entity in ENTITIES:
             pipe.zcard(entity.dirty_set(keys))
@@ -293,7 +293,7 @@ async def dirty_counts(redis: aioredis.Redis, keys: KeyScheme) -> dict[str, int]
 
 
 async def drain(
-    redis: aioredis.Redis,
+    redis: RedisClient,
     engine: AsyncEngine,
     settings: Settings,
     *,

@@ -20,10 +20,10 @@ import contextlib
 import logging
 from types import TracebackType
 
-import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core import constants as c
+from hotstore.core.cluster import RedisClient
 from hotstore.core.settings import Settings
 from hotstore.writebehind.flush import FlushTotals
 from hotstore.writebehind.runner import WriteBehind
@@ -35,7 +35,7 @@ class InProcessFlusher:
     """An async context manager (or :meth:`start`/:meth:`stop`) running the write-behind cycle as a task."""
 
     def __init__(
-        self, settings: Settings, *, redis: aioredis.Redis | None = None, engine: AsyncEngine | None = None
+        self, settings: Settings, *, redis: RedisClient | None = None, engine: AsyncEngine | None = None
     ) -> None:
         self.settings = settings
         self._redis = redis

@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from hotstore.core import constants as c
+from hotstore.core.cluster import RedisClient, can_transact
 from hotstore.core.keys import KeyScheme
 from hotstore.writebehind import telemetry
 from persistence.clock import now_ms
@@ -31,11 +30,11 @@ _COUNTERS = (c.METRIC_ROWS_FLUSHED, c.METRIC_FLUSHES, c.METRIC_FAILURES, c.METRI
 _TIMES = (c.METRIC_LAST_FLUSH_AT, c.METRIC_LAST_ERROR_AT)
 
 
-async def record_flush(redis: aioredis.Redis, keys: KeyScheme, rows: int) -> None:
+async def record_flush(redis: RedisClient, keys: KeyScheme, rows: int) -> None:
     """Count one flush that wrote ``rows`` rows (0 is a flush too: it proves the worker is alive)."""
     telemetry.flush_succeeded()
     try:
-        async with redis.pipeline(transaction=True) as pipe:
+        async with redis.pipeline(transaction=can_transact(redis)) as pipe:
             pipe.hincrby(keys.metrics, c.METRIC_ROWS_FLUSHED, rows)
             pipe.hincrby(keys.metrics, c.METRIC_FLUSHES, 1)
             pipe.hset(keys.metrics, mapping={c.METRIC_LAST_FLUSH_AT: now_ms(), c.METRIC_LAST_FLUSH_ROWS: rows})
@@ -44,11 +43,11 @@ async def record_flush(redis: aioredis.Redis, keys: KeyScheme, rows: int) -> Non
         log.debug("could not record flush metrics: %s", exc)
 
 
-async def record_failure(redis: aioredis.Redis, keys: KeyScheme, error: BaseException) -> None:
+async def record_failure(redis: RedisClient, keys: KeyScheme, error: BaseException) -> None:
     """Count one failed flush and keep its error text."""
     text = f"{type(error).__name__}: {error}"[:MAX_ERROR_TEXT]
     try:
-        async with redis.pipeline(transaction=True) as pipe:
+        async with redis.pipeline(transaction=can_transact(redis)) as pipe:
             pipe.hincrby(keys.metrics, c.METRIC_FAILURES, 1)
             pipe.hset(keys.metrics, mapping={c.METRIC_LAST_ERROR: text, c.METRIC_LAST_ERROR_AT: now_ms()})
             await pipe.execute()
@@ -56,7 +55,7 @@ async def record_failure(redis: aioredis.Redis, keys: KeyScheme, error: BaseExce
         log.debug("could not record failure metrics: %s", exc)
 
 
-async def _increment(redis: aioredis.Redis, keys: KeyScheme, name: str, n: int) -> None:
+async def _increment(redis: RedisClient, keys: KeyScheme, name: str, n: int) -> None:
     if n <= 0:
         return
     try:
@@ -65,26 +64,26 @@ async def _increment(redis: aioredis.Redis, keys: KeyScheme, name: str, n: int) 
         log.debug("could not record %s: %s", name, exc)
 
 
-async def record_refused(redis: aioredis.Redis, keys: KeyScheme, n: int) -> None:
+async def record_refused(redis: RedisClient, keys: KeyScheme, n: int) -> None:
     """Count ``n`` rows SQL refused (they stay dirty, so a stuck row counts again at every retry)."""
     if n > 0:
         telemetry.count_refused(n)
         await _increment(redis, keys, c.METRIC_REFUSED_ROWS, n)
 
 
-async def record_conflicts(redis: aioredis.Redis, keys: KeyScheme, n: int) -> None:
+async def record_conflicts(redis: RedisClient, keys: KeyScheme, n: int) -> None:
     """Count ``n`` version conflicts: SQL rows newer than the Redis hash being flushed (a Redis rollback)."""
     if n > 0:
         telemetry.count_conflicts(n)
         await _increment(redis, keys, c.METRIC_VERSION_CONFLICTS, n)
 
 
-async def record_evictions(redis: aioredis.Redis, keys: KeyScheme, n: int) -> None:
+async def record_evictions(redis: RedisClient, keys: KeyScheme, n: int) -> None:
     """Count ``n`` clean entities evicted early because Redis neared maxmemory."""
     await _increment(redis, keys, c.METRIC_PRESSURE_EVICTIONS, n)
 
 
-async def read_metrics(redis: aioredis.Redis, keys: KeyScheme) -> dict[str, Any]:
+async def read_metrics(redis: RedisClient, keys: KeyScheme) -> dict[str, Any]:
     """The metrics hash with numbers as ints, times as epoch ms; absent counters are 0."""
     raw = await redis.hgetall(keys.metrics)  # type: ignore[misc]  # redis-py types sync|async as a union
     values = {

@@ -18,9 +18,8 @@ import heapq
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-
 from hotstore.core import constants as c
+from hotstore.core.cluster import RedisClient
 from hotstore.core.redis_config import is_embedded
 from hotstore.core.scripts import EVICT_CLEAN, Scripts
 from hotstore.core.settings import Settings
@@ -38,7 +37,7 @@ class MemoryUsage:
         return self.used / self.maxmemory
 
 
-async def memory_usage(redis: aioredis.Redis) -> MemoryUsage | None:
+async def memory_usage(redis: RedisClient) -> MemoryUsage | None:
     """Used memory and ``maxmemory`` from ``INFO memory``; None without a limit (or on the embedded fakeredis)."""
     if is_embedded(redis):
         return None
@@ -62,7 +61,7 @@ def _kinds(settings: Settings) -> tuple[_Kind, _Kind]:
             _Kind(keys.session_pattern, f"{keys.tag}:s:", keys.dirty_sessions))
 
 
-async def _with_ttl(redis: aioredis.Redis, kind: _Kind, index: int) -> AsyncIterator[tuple[int, int, str]]:
+async def _with_ttl(redis: RedisClient, kind: _Kind, index: int) -> AsyncIterator[tuple[int, int, str]]:
     """(ms of idle TTL left, kind index, key) of every entity of ``kind`` that has a TTL."""
     chunk: list[str] = []
 
@@ -84,7 +83,7 @@ async def _with_ttl(redis: aioredis.Redis, kind: _Kind, index: int) -> AsyncIter
             yield item
 
 
-async def _candidates(redis: aioredis.Redis, kinds: tuple[_Kind, _Kind], limit: int) -> list[tuple[int, int, str]]:
+async def _candidates(redis: RedisClient, kinds: tuple[_Kind, _Kind], limit: int) -> list[tuple[int, int, str]]:
     """The ``limit`` entities with the least idle TTL left, over both kinds, least first."""
     heap: list[tuple[int, int, str]] = []  # max-heap by TTL (negated), bounded to ``limit``
     for index, kind in enumerate(kinds):
@@ -98,7 +97,7 @@ async def _candidates(redis: aioredis.Redis, kinds: tuple[_Kind, _Kind], limit: 
 
 
 async def relieve_pressure(
-    redis: aioredis.Redis, settings: Settings, *, target: float = c.MEMORY_PRESSURE_TARGET,
+    redis: RedisClient, settings: Settings, *, target: float = c.MEMORY_PRESSURE_TARGET,
     round_size: int = c.PRESSURE_EVICT_ROUND, chunk: int = c.PRESSURE_EVICT_CHUNK,
 ) -> int:
     """Evict clean idle entities, longest idle first, until used memory is below ``target`` × maxmemory (or

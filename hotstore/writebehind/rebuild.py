@@ -25,12 +25,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from dataclasses import dataclass, field
 from typing import TypeVarTuple
 
-import redis.asyncio as aioredis
 from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute
 
 from hotstore.core import constants as c
+from hotstore.core.cluster import RedisClient
 from hotstore.core.keys import KeyScheme, board_member
 from hotstore.core.scripts import REBUILD_CHUNK, REBUILD_SWAP, Scripts
 from hotstore.core.settings import Settings
@@ -50,7 +50,7 @@ class RebuildReport:
     seconds: float = 0.0
 
 
-async def boards_lost(redis: aioredis.Redis, keys: KeyScheme) -> bool:
+async def boards_lost(redis: RedisClient, keys: KeyScheme) -> bool:
     """True when the boards must be rebuilt: no rebuild marker, or no global board."""
     async with redis.pipeline(transaction=False) as pipe:
         pipe.exists(keys.boards_built)
@@ -60,7 +60,7 @@ async def boards_lost(redis: aioredis.Redis, keys: KeyScheme) -> bool:
 
 
 async def rebuild_boards_if_lost(
-    redis: aioredis.Redis, engine: AsyncEngine, settings: Settings, *, chunk: int = c.REBUILD_CHUNK
+    redis: RedisClient, engine: AsyncEngine, settings: Settings, *, chunk: int = c.REBUILD_CHUNK
 ) -> RebuildReport | None:
     """Rebuild every board when :func:`boards_lost`; ``None`` if nothing was lost or another worker is on it."""
     keys = settings.keys
@@ -87,7 +87,7 @@ async def _no_renew() -> bool:
 
 
 async def rebuild_boards(
-    redis: aioredis.Redis,
+    redis: RedisClient,
     engine: AsyncEngine,
     settings: Settings,
     *,
@@ -105,7 +105,7 @@ async def rebuild_boards(
 
 
 class _BoardBuilder:
-    def __init__(self, redis: aioredis.Redis, keys: KeyScheme, renew: Callable[[], Awaitable[bool]]) -> None:
+    def __init__(self, redis: RedisClient, keys: KeyScheme, renew: Callable[[], Awaitable[bool]]) -> None:
         self.redis = redis
         self.keys = keys
         self.scripts = Scripts(redis)

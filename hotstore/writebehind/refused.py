@@ -21,9 +21,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from hotstore.core import constants as c
+from hotstore.core.cluster import RedisClient
 from hotstore.core.keys import KeyScheme
 from hotstore.writebehind.entities import ENTITIES
 
@@ -58,7 +57,7 @@ class RefusedRow:
             return cls(text_key, "?", "?", f"unreadable record: {raw!r}"[:MAX_ERROR_TEXT], 0)
 
 
-async def record_refused(redis: aioredis.Redis, keys: KeyScheme, rows: Sequence[RefusedRow]) -> None:
+async def record_refused(redis: RedisClient, keys: KeyScheme, rows: Sequence[RefusedRow]) -> None:
     """Record ``rows`` (best-effort: a failure here never fails the flush; the rows stay dirty regardless)."""
     if not rows:
         return
@@ -81,7 +80,7 @@ async def record_refused(redis: aioredis.Redis, keys: KeyScheme, rows: Sequence[
         log.warning("could not record %d refused rows: %s", len(rows), exc)
 
 
-async def clear_refused(redis: aioredis.Redis, keys: KeyScheme, entity_keys: Sequence[str]) -> None:
+async def clear_refused(redis: RedisClient, keys: KeyScheme, entity_keys: Sequence[str]) -> None:
     """Forget the rows of ``entity_keys``: they flushed, or their entity is gone (best-effort)."""
     if not entity_keys:
         return
@@ -94,7 +93,7 @@ async def clear_refused(redis: aioredis.Redis, keys: KeyScheme, entity_keys: Seq
 
 
 async def read_refused(
-    redis: aioredis.Redis, keys: KeyScheme, *, shown: int = c.REFUSED_ROWS_SHOWN
+    redis: RedisClient, keys: KeyScheme, *, shown: int = c.REFUSED_ROWS_SHOWN
 ) -> tuple[int, list[dict[str, Any]]]:
     """How many refused rows are still dirty, and the ``shown`` most recently refused as plain dicts (``key``,
     ``entity``, ``member``, ``error``, ``at``). Records whose member left its dirty set by another way (the

@@ -18,11 +18,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import OutOfMemoryError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core import constants as c
+from hotstore.core.cluster import RedisClient
 from hotstore.core.redis_client import connect
 from hotstore.core.redis_config import RedisConfig, check_redis_config, read_redis_config
 from hotstore.core.scripts import Scripts
@@ -62,7 +62,7 @@ class WriteBehind:
     """What the write-behind ticks of one process share: clients, scripts, and the back-off of each job."""
 
     settings: Settings
-    redis: aioredis.Redis
+    redis: RedisClient
     engine: AsyncEngine
     scripts: Scripts
     flush_backoff: Backoff
@@ -73,7 +73,7 @@ class WriteBehind:
 
     @classmethod
     def open(
-        cls, settings: Settings, *, redis: aioredis.Redis | None = None, engine: AsyncEngine | None = None
+        cls, settings: Settings, *, redis: RedisClient | None = None, engine: AsyncEngine | None = None
     ) -> WriteBehind:
         """The clients the ticks use: ``redis``/``engine`` if given (left open by :meth:`close`), else opened
         from ``settings``."""

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import redis.asyncio as aioredis
-
 from hotstore.core import constants as c
+from hotstore.core.cluster import RedisClient
 from hotstore.core.scripts import SWEEP_IDLE, Scripts
 from hotstore.core.settings import Settings
 
@@ -25,7 +24,7 @@ def _session_member(key: str, prefix: str) -> str:
     return key[len(prefix) :]  # '{hs}:s:spin_bot:42' -> 'spin_bot:42', the dirty-sessions member
 
 
-async def sweep_idle(redis: aioredis.Redis, settings: Settings, *, scan_count: int = c.SWEEP_SCAN_COUNT) -> int:
+async def sweep_idle(redis: RedisClient, settings: Settings, *, scan_count: int = c.SWEEP_SCAN_COUNT) -> int:
     """Give the idle TTL to every clean user, session and document hash without one; return how many got it."""
     keys = settings.keys
     scripts = Scripts(redis)

@@ -14,9 +14,8 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 
-import redis.asyncio as aioredis
-
 from hotstore.core import constants as c
+from hotstore.core.cluster import RedisClient
 from hotstore.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ def is_expired(name: str, today: date, weeks: int) -> bool:
 
 
 async def expire_old_weekly_boards(
-    redis: aioredis.Redis, settings: Settings, *, today: date | None = None, scan_count: int = c.SWEEP_SCAN_COUNT
+    redis: RedisClient, settings: Settings, *, today: date | None = None, scan_count: int = c.SWEEP_SCAN_COUNT
 ) -> int:
     """Delete the weekly boards past retention, strip leftover TTLs from the kept ones; return the boards deleted."""
     today = today or datetime.now(UTC).date()

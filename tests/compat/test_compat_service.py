@@ -20,6 +20,8 @@ SCENARIO = {
 }
 
 
+pytestmark = pytest.mark.on_cluster  # the facade runs on the local Redis Cluster too
+
 @pytest.fixture
 async def v4_db(
     sql_url: str, redis_url: str | None, namespace: str, monkeypatch: pytest.MonkeyPatch

@@ -28,6 +28,8 @@ from hotstore.core.keys import board_member, iso_week, session_member
 from hotstore.core.redis_client import connect, embedded_server
 from persistence.models import BotSession, User
 
+pytestmark = pytest.mark.on_cluster  # the redis_url tests run on the local Redis Cluster too
+
 TG = 1_000_000_001
 
 

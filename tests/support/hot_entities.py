@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core import constants as c
+from hotstore.core.cluster import RedisClient
 from hotstore.core.codec import encode_document
 from hotstore.core.keys import KeyScheme, session_member
 from hotstore.core.settings import Settings
@@ -123,7 +124,7 @@ async def sql_session_row(engine: AsyncEngine, user_id: int, bot_name: str) -> A
         return (await conn.execute(stmt)).first()
 
 
-async def delete_namespace(redis: aioredis.Redis, namespace: str) -> None:
+async def delete_namespace(redis: RedisClient, namespace: str) -> None:
     """Delete the namespace's keys and the arq keys of its queue and cron jobs."""
     for pattern in ("{" + namespace + "}*", f"arq:*{namespace}*"):
         async for key in redis.scan_iter(match=pattern, count=1000):

@@ -17,9 +17,9 @@ import os
 from dataclasses import dataclass
 
 import pytest
-import redis.asyncio as aioredis
 from sqlalchemy import text
 
+from hotstore.core.cluster import RedisClient
 from persistence.engine import create_engine
 from persistence.models import Base
 
@@ -64,7 +64,7 @@ def reset_postgres_schema(url: str, *, create_tables: bool = False) -> None:
     asyncio.run(reset())
 
 
-async def delete_keys(client: aioredis.Redis, namespace: str) -> None:
+async def delete_keys(client: RedisClient, namespace: str) -> None:
     """Delete every key of the test's namespace (never the whole database: other runs share a real Redis)."""
     async for key in client.scan_iter(match="{" + namespace + "}*", count=1000):
         await client.delete(key)

@@ -8,7 +8,9 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hotstore.core.cluster import RedisClient, connect_cluster
 from persistence.engine import create_engine
+from tests.support.cluster import FaultRedis
 from tests.support.hot_entities import delete_namespace
 from tests.support.servers import REDIS_ENV, PostgresDatabase, real_server_url, reset_postgres_schema
 
@@ -41,3 +43,28 @@ async def real_redis(real_redis_url: str, namespace: str) -> AsyncIterator[aiore
     yield client
     await delete_namespace(client, namespace)
     await client.aclose()
+
+
+@pytest.fixture(params=["real", pytest.param("cluster", marks=pytest.mark.cluster)])
+def fault_redis(request: pytest.FixtureRequest) -> FaultRedis:
+    """The real Redis, or the local Redis Cluster with arq's queue on the real Redis."""
+    real = real_server_url(REDIS_ENV, "Redis")
+    if request.param == "real":
+        return FaultRedis(real)
+    cluster_url: str = request.getfixturevalue("redis_cluster_url")
+    return FaultRedis(cluster_url, {"HOTSTORE_ARQ_REDIS_URL": real}, arq_url=real)
+
+
+@pytest.fixture
+async def fault_redis_client(fault_redis: FaultRedis, namespace: str) -> AsyncIterator[RedisClient]:
+    """A client on ``fault_redis``; the namespace's keys (and its arq keys, wherever arq ran) deleted after."""
+    client: RedisClient
+    client = aioredis.Redis.from_url(fault_redis.url) if fault_redis.arq_url is None else connect_cluster(
+        fault_redis.url)
+    yield client
+    await delete_namespace(client, namespace)
+    await client.aclose()
+    if fault_redis.arq_url is not None:
+        arq = aioredis.Redis.from_url(fault_redis.arq_url)
+        await delete_namespace(arq, namespace)
+        await arq.aclose()

@@ -15,13 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.cli.operations import flush_all_async
 from hotstore.core import constants as c
+from hotstore.core.cluster import RedisClient
 from hotstore.core.settings import Settings
 from hotstore.writebehind.metrics import read_metrics
+from tests.support.cluster import FaultRedis
 from tests.support.faults import WorkerFleet, compare_with_sql, start_loadgen, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
@@ -34,17 +35,17 @@ MIN_KILLS = 20
 async def test_sigkilled_workers_lose_no_update(
     pg_engine: AsyncEngine,
     pg_url: str,
-    real_redis: aioredis.Redis,
-    real_redis_url: str,
+    fault_redis: FaultRedis,
+    fault_redis_client: RedisClient,
     namespace: str,
     tmp_path: Path,
     report_figures: Callable[[str], None],
 ) -> None:
     db_url = pg_url
     out = tmp_path / "expected.json"
-    fleet = WorkerFleet(worker_env(real_redis_url, db_url, namespace), tmp_path)
+    fleet = WorkerFleet(worker_env(fault_redis.url, db_url, namespace, **fault_redis.worker_env), tmp_path)
     rng = random.Random(4)
-    loadgen = start_loadgen(real_redis_url, db_url, namespace, USERS, LOAD_SECONDS, out)
+    loadgen = start_loadgen(fault_redis.url, db_url, namespace, USERS, LOAD_SECONDS, out)
     fleet.start()
     try:
         while loadgen.poll() is None:
@@ -55,8 +56,8 @@ async def test_sigkilled_workers_lose_no_update(
         if loadgen.poll() is None:
             loadgen.kill()
             loadgen.wait()
-    settings = Settings(database_url=db_url, redis_url=real_redis_url, namespace=namespace)
-    metrics = await read_metrics(real_redis, settings.keys)
+    settings = Settings(database_url=db_url, redis_url=fault_redis.url, namespace=namespace)
+    metrics = await read_metrics(fault_redis_client, settings.keys)
 
     assert await flush_all_async(settings) == 0
     expected = json.loads(out.read_text())

@@ -14,15 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.cli.operations import flush_all_async
 from hotstore.core import constants as c
+from hotstore.core.cluster import RedisClient
 from hotstore.core.settings import Settings
 from hotstore.writebehind.flush import dirty_counts
 from hotstore.writebehind.metrics import read_metrics
+from tests.support.cluster import FaultRedis
 from tests.support.faults import TcpProxy, WorkerFleet, compare_with_sql, start_loadgen, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
@@ -36,8 +37,8 @@ RECOVERY_WAIT_S = 60.0
 async def test_sql_outage_loses_nothing_and_never_reaches_the_hot_path(
     pg_engine: AsyncEngine,
     pg_url: str,
-    real_redis: aioredis.Redis,
-    real_redis_url: str,
+    fault_redis: FaultRedis,
+    fault_redis_client: RedisClient,
     namespace: str,
     tmp_path: Path,
     report_figures: Callable[[str], None],
@@ -46,21 +47,21 @@ async def test_sql_outage_loses_nothing_and_never_reaches_the_hot_path(
     proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
     await proxy.start()
     proxied = target.set(port=proxy.port).render_as_string(hide_password=False)
-    fleet = WorkerFleet(worker_env(real_redis_url, proxied, namespace), tmp_path)
+    fleet = WorkerFleet(worker_env(fault_redis.url, proxied, namespace, **fault_redis.worker_env), tmp_path)
     out = tmp_path / "expected.json"
-    settings = Settings(database_url=pg_url, redis_url=real_redis_url, namespace=namespace)
+    settings = Settings(database_url=pg_url, redis_url=fault_redis.url, namespace=namespace)
     started = time.monotonic()
-    loadgen = start_loadgen(real_redis_url, pg_url, namespace, USERS, LOAD_SECONDS, out)
+    loadgen = start_loadgen(fault_redis.url, pg_url, namespace, USERS, LOAD_SECONDS, out)
     fleet.start()
     try:
         await asyncio.sleep(OUTAGE[0])
         await proxy.stop()
         await asyncio.sleep(OUTAGE[1] - OUTAGE[0])
-        dirty_during_outage = sum((await dirty_counts(real_redis, settings.keys)).values())
+        dirty_during_outage = sum((await dirty_counts(fault_redis_client, settings.keys)).values())
         await proxy.start()
         await asyncio.to_thread(loadgen.wait)
-        drained_by_workers = await _wait_until_clean(real_redis, settings)
-        metrics = await read_metrics(real_redis, settings.keys)
+        drained_by_workers = await _wait_until_clean(fault_redis_client, settings)
+        metrics = await read_metrics(fault_redis_client, settings.keys)
     finally:
         fleet.stop()
         await proxy.stop()
@@ -87,7 +88,7 @@ async def test_sql_outage_loses_nothing_and_never_reaches_the_hot_path(
     assert mismatches == []
 
 
-async def _wait_until_clean(redis: aioredis.Redis, settings: Settings) -> bool:
+async def _wait_until_clean(redis: RedisClient, settings: Settings) -> bool:
     deadline = time.monotonic() + RECOVERY_WAIT_S
     while time.monotonic() < deadline:
         if sum((await dirty_counts(redis, settings.keys)).values()) == 0:

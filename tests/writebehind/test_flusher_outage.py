@@ -53,6 +53,11 @@ async def test_the_flusher_flushes_what_was_written_before_a_redis_outage_once_i
             return row is not None and row.total_xp == 55
 
         reached_sql = await _until(flushed)
+
+        async def recovery_logged() -> bool:  # SQL holds the row before the tick that wrote it has returned
+            return any("flush recovered" in r.getMessage() for r in caplog.records)
+
+        await _until(recovery_logged)
     finally:
         await flusher.stop()
         await redis.aclose()

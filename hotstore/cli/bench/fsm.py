@@ -135,6 +135,8 @@ async def run(options: Options) -> str:
         store = await HotStore.open(Settings(redis_url=options.redis_url, database_url=database_url,
                                              namespace=namespace))
         baseline_redis = store.redis if options.redis_url is None else aioredis.Redis.from_url(options.redis_url)
+        if not isinstance(baseline_redis, aioredis.Redis):
+            raise SystemExit("bench fsm: aiogram's RedisStorage needs a single Redis, not a Redis Cluster")
         prefix = f"benchfsm-{namespace}"
         hot = HotstoreStorage(store, bot_name=BOT_NAME)
         baseline = RedisStorage(baseline_redis, key_builder=DefaultKeyBuilder(prefix=prefix, with_bot_id=True))
