@@ -128,10 +128,11 @@ async def shutdown() -> None:
     store = await get_store()  # in a new loop: a fresh store on the same Redis, so the drain below still runs
     process, _current = _current, None
     try:
+        totals = None
         if process is not None and process.flusher is not None:
-            await process.flusher.stop()  # runs the final flush
-        cycle = WriteBehind.open(store.settings, redis=store.redis, engine=store.engine)
-        totals = await cycle.final_flush()
+            totals = await process.flusher.stop()  # runs the final flush
+        if totals is None or totals.remaining:  # no flusher in this loop, or its final flush left something
+            totals = await WriteBehind.open(store.settings, redis=store.redis, engine=store.engine).final_flush()
         if totals is not None and totals.remaining == 0:
             _exit_drain_settings = None  # nothing left for the exit drain to do
     finally:

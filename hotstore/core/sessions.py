@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from hotstore.core.store import HotStore
 
 
-
 class BotStore:
     """Sessions and XP of one bot. Get one from :meth:`HotStore.bot`::
 

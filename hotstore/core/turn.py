@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from hotstore.core import constants as c
 from hotstore.core import scripts
-from hotstore.core.codec import chunk_value, encode_value
+from hotstore.core.codec import encode_document, encode_value
 from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import board_member, iso_week, session_member
 from hotstore.core.levels import LevelTable
 from hotstore.core.loader import Profile
+from hotstore.core.patch import PatchPlan
 from hotstore.core.profile import UNSET, ProfileArg
 from hotstore.core.state import LevelUp, UserState, hash_fields
 from hotstore.core.validation import check_document, check_int
@@ -140,9 +141,9 @@ class Turn:
         await self._write(patch or [0, 0, 0])
 
     def _patch_args(self) -> list[Any] | None:
-        """The patch arguments of turn.lua (sets, increments, deletes), or None when nothing changed."""
-        sets: list[Any] = []
-        deletes: list[str] = []
+        """The patch arguments of turn.lua (sets, increments, deletes, as ``patch_session``'s), or None when nothing
+        changed."""
+        plan = PatchPlan(increments=dict(self._increments))
         for prefix, what, document, original in (
             (c.SESSION_FIELD_PREFIX, "session", self.session, self._original[0]),
             (c.STATS_FIELD_PREFIX, "stats", self.stats, self._original[1]),
@@ -150,18 +151,14 @@ class Turn:
             if not isinstance(document, dict):
                 raise InvalidInput(f"turn.{what} must stay a dict, not {type(document).__name__}")
             changed = check_document(what, original.changed(document))  # only what is written is checked
-            for key, value in changed.items():
+            for key in changed:
                 if prefix + key in self._increments:
                     raise InvalidInput(f"{what}[{key!r}] is both changed and incremented in one turn")
-                for name, part in chunk_value(prefix + key, encode_value(value)):
-                    sets.extend((name, part))
-            deletes.extend(prefix + key for key in original.deleted(document))
-        if not sets and not deletes and not self._increments:
+            plan.sets.update(encode_document(prefix, changed))
+            plan.deletes.extend(prefix + key for key in original.deleted(document))
+        if not plan.sets and not plan.deletes and not plan.increments:
             return None
-        args: list[Any] = [len(sets) // 2, *sets, len(self._increments)]
-        for name, delta in self._increments.items():
-            args.extend((name, delta))
-        return [*args, len(deletes), *deletes]
+        return plan.args()
 
     async def _write(self, patch: list[Any]) -> None:
         bot, store = self._bot, self._bot.store
