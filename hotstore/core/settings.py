@@ -117,8 +117,6 @@ class Settings:
         if self.embedded_redis_mode not in EMBEDDED_REDIS_MODES:
             raise InvalidInput(f"{ENV_EMBEDDED_REDIS} must be one of {', '.join(EMBEDDED_REDIS_MODES)}: "
                                f"{self.embedded_redis_mode!r}")
-        if not isinstance(self.activity_resolution, int) or self.activity_resolution < 0:
-            raise InvalidInput(f"activity_resolution must be an int >= 0: {self.activity_resolution!r}")
         for name, count in (("activity_resolution", self.activity_resolution),
                             ("sql_max_overflow", self.sql_max_overflow)):
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
