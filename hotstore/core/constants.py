@@ -16,6 +16,10 @@ MAX_XP_DELTA = 10**12
 MAX_PAGE_LIMIT = 1000
 DEFAULT_XP_PER_LEVEL = 100  # also inlined into add_xp.lua as F.DEFAULT_XP_PER_LEVEL
 DEFAULT_MAX_LEVEL = 100
+# Virtual shards of a namespace (hotstore.core.keys): users, sessions and documents are spread over this many hash
+# tags, each with its own dirty sets and flush lease. Fixed for the life of a namespace: a key's shard is part of
+# its name.
+SHARDS = 64
 
 # Fields of the user hash (short names: one hash per user, millions of users).
 USER_ID = "id"  # users.id in SQL
@@ -29,6 +33,8 @@ USER_TOTAL_TRAININGS = "tt"
 USER_TOTAL_SCORE = "ts"
 USER_REGISTERED_MS = "reg"
 USER_LAST_ACTIVITY_MS = "la"
+USER_WEEK = "wk"  # ISO week of USER_WEEK_XP, e.g. 2026-W48 (users.week)
+USER_WEEK_XP = "wx"  # XP earned in USER_WEEK, all bots: the weekly board's absolute score (users.week_xp)
 VERSION = "v"  # bumped by every write, on users and sessions
 
 # Fields of the session hash: metadata fields, plus one field per top-level key of each document.
