@@ -31,6 +31,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 V4_BASELINE = "0001_v4_baseline"
 HOTSTORE_BASELINE = "0002_hotstore"  # the schema create_all made before users.training_marks (0003)
 TRAINING_MARKS = "0003_training_marks"  # … and before bot_documents and bot_sessions.fsm_state (0004)
+BOT_DOCUMENTS = "0004_bot_documents"  # … and before users.week / users.week_xp (0005)
 # Tables v4 created that hotstore leaves alone (docs/migrations.md); autogenerate must not drop them.
 LEGACY_TABLES = frozenset({"training_users"})
 
@@ -69,7 +70,9 @@ def unversioned_baseline(connection: Connection) -> str | None:
     if "training_marks" not in columns:
         return HOTSTORE_BASELINE
     session_columns = {column["name"] for column in inspector.get_columns("bot_sessions")}
-    return "head" if "fsm_state" in session_columns and "bot_documents" in tables else TRAINING_MARKS
+    if "fsm_state" not in session_columns or "bot_documents" not in tables:
+        return TRAINING_MARKS
+    return "head" if "week_xp" in columns else BOT_DOCUMENTS
 
 
 def head_revision() -> str:

@@ -118,6 +118,9 @@ class User(Base):
     # Training-history ids already counted in total_trainings/total_score, flushed with them (same row, same
     # version): {"last": <highest id>, "recent": [<last ids applied>]}; NULL before the first.
     training_marks: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSONDocument)
+    # The XP earned in one ISO week (all bots): the weekly board's score, flushed with the total (migration 0005).
+    week: Mapped[str | None] = mapped_column(String(10))
+    week_xp: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
     version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
 
     def to_dict(self) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from rich.progress import (
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from hotstore.cli.dump_reader import Dump, read_dump
+from hotstore.core.cluster import RedisClient
 from hotstore.core.constants import LUA_EXACT_INT
 from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import KeyScheme, board_member, check_bot_name, session_member
@@ -229,9 +230,7 @@ async def _write(
                 chunk = users[start : start + batch_size]
                 batch = await _write_isolating_refused(engine, chunk, bot_name, report)
                 if batch:
-                    evict_keys, evict_args = _evict_keys(keys, bot_name, batch), _evict_args(bot_name, batch)
-                    conflicts = await scripts.call(JSON_IMPORT_EVICT, evict_keys, evict_args)
-                    report.live_conflicts.extend(int(member) for member in conflicts)
+                    report.live_conflicts.extend(await _evict(redis, scripts, keys, bot_name, batch))
                 shown.update(start + len(chunk))
     finally:
         await engine.dispose()
@@ -273,19 +272,36 @@ async def _write_isolating_refused(
     return committed
 
 
-def _evict_keys(keys: KeyScheme, bot_name: str, batch: Sequence[ImportedUser]) -> list[str]:
-    head = [keys.dirty_users, keys.dirty_sessions, keys.boards_built, keys.global_board, keys.bot_board(bot_name)]
+async def _evict(redis: RedisClient, scripts: Scripts, keys: KeyScheme, bot_name: str,
+                 batch: Sequence[ImportedUser]) -> list[int]:
+    """Drop the clean hot copies of ``batch`` (one script per shard) and, when the boards are built, put the
+    evicted users' imported XP on them (absolute scores; each board its own slot). Returns the users left alone
+    because they are dirty."""
+    by_shard: dict[int, list[ImportedUser]] = {}
     for user in batch:
-        head += [keys.user(user.telegram_id), keys.session(bot_name, user.telegram_id)]
-    return head
-
-
-def _evict_args(bot_name: str, batch: Sequence[ImportedUser]) -> list[str | int]:
-    args: list[str | int] = []
-    for user in batch:
-        tg = user.telegram_id
-        args += [str(tg), session_member(bot_name, tg), board_member(tg), user.total_xp, user.bot_xp]
-    return args
+        by_shard.setdefault(keys.shard_of(user.telegram_id), []).append(user)
+    conflicts: set[int] = set()
+    for shard, users in by_shard.items():
+        script_keys = [keys.dirty_users(shard), keys.dirty_sessions(shard)]
+        args: list[str | int] = []
+        for user in users:
+            tg = user.telegram_id
+            script_keys += [keys.user(tg), keys.session(bot_name, tg)]
+            args += [str(tg), session_member(bot_name, tg)]
+        conflicts.update(int(member) for member in await scripts.call(JSON_IMPORT_EVICT, script_keys, args))
+    if await redis.exists(keys.boards_built):
+        async with redis.pipeline(transaction=False) as pipe:
+            for user in batch:
+                if user.telegram_id in conflicts:
+                    continue
+                member = board_member(user.telegram_id)
+                for board, score in ((keys.global_board, user.total_xp), (keys.bot_board(bot_name), user.bot_xp)):
+                    if score > 0:
+                        pipe.zadd(board, {member: score})
+                    else:
+                        pipe.zrem(board, member)
+            await pipe.execute()
+    return sorted(conflicts)
 
 
 class ImportProgress:

@@ -151,10 +151,11 @@ async def hot_user(redis: RedisClient, settings: Settings, telegram_id: int, bot
     """The user's hashes, dirty marks, TTLs and board positions in Redis (read-only)."""
     keys, member = settings.keys, board_member(telegram_id)
     async with redis.pipeline(transaction=False) as pipe:
-        _queue_entity(pipe, keys.user(telegram_id), keys.dirty_users, str(telegram_id), keys.global_board, member)
+        _queue_entity(pipe, keys.user(telegram_id), keys.user_dirty_set(telegram_id), str(telegram_id),
+                      keys.global_board, member)
         for bot in bots:
             session_key = keys.session(bot, telegram_id)
-            _queue_entity(pipe, session_key, keys.dirty_sessions, session_member(bot, telegram_id),
+            _queue_entity(pipe, session_key, keys.session_dirty_set(telegram_id), session_member(bot, telegram_id),
                           keys.bot_board(bot), member)
         replies = iter(await pipe.execute())
     fields, ttl, dirty, rank, score = (next(replies) for _ in range(5))

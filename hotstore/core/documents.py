@@ -204,7 +204,8 @@ class Documents:
             return [(1, await load_document(store.engine, bot, key))]
 
         keys = store.keys
-        return DocumentRef(store, keys.document(bot, key), keys.dirty_documents, document_member(bot, key), load)
+        return DocumentRef(store, keys.document(bot, key), keys.document_dirty_set(bot, key), document_member(bot, key),
+                           load)
 
     def session(self, telegram_id: int) -> DocumentRef:
         """The user's session in this bot as a document: data = ``session_data``. Created on first contact, with the
@@ -219,7 +220,7 @@ class Documents:
             return [(1, loaded[1])]
 
         keys = store.keys
-        return DocumentRef(store, keys.session(bot, telegram_id), keys.dirty_sessions,
+        return DocumentRef(store, keys.session(bot, telegram_id), keys.session_dirty_set(telegram_id),
                            session_member(bot, telegram_id), load)
 
     async def states(self, prefix: str) -> dict[str, str]:
@@ -242,8 +243,8 @@ class Documents:
         pattern = _glob_escape(document_member(self.bot_name, prefix)) + "*"
         start = len(self.bot_name) + 1
         async with reachable():
-            members = [_text(member) or "" async for member, _ in
-                       redis.zscan_iter(keys.dirty_documents, match=pattern, count=_SCAN_COUNT)]
+            members = [_text(member) or "" for shard in keys.all_shards() async for member, _ in
+                       redis.zscan_iter(keys.dirty_documents(shard), match=pattern, count=_SCAN_COUNT)]
             document_keys = [member[start:] for member in members]
             async with redis.pipeline(transaction=False) as pipe:
                 for key in document_keys:

@@ -175,6 +175,11 @@ class KeyScheme:
         return f"{self.tag}:lease:{shard}"
 
     @property
+    def flush_lock(self) -> str:
+        """The namespace's flush lease (one flusher at a time), until the per-shard leases replace it."""
+        return f"{self.tag}:lock:flush"
+
+    @property
     def workers(self) -> str:
         return f"{self.tag}:workers"
 
@@ -191,6 +196,11 @@ class KeyScheme:
         return f"{self.tag}:meta:layout"
 
     # -- scans (SCAN MATCH patterns over every shard; parse_* give the entity back) ------------------------------
+    @property
+    def namespace_pattern(self) -> str:
+        """Every key of the namespace: ``{hs}…`` and ``{hs:…}…`` (not ``{hs2}…``)."""
+        return "{" + self.namespace + "[}:]*"
+
     @property
     def user_pattern(self) -> str:
         return "{" + self.namespace + ":*}:u:*"

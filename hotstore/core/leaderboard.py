@@ -1,4 +1,7 @@
-"""Leaderboards: Redis sorted sets updated by ``add_xp`` in the same script as the XP (docs/design.md).
+"""Leaderboards: Redis sorted sets of absolute scores the entities hold (docs/design.md, "Sharded key layout").
+
+Every award writes the user's total, bot XP and week XP as absolute board scores: on a single Redis inside the
+award's own script, on a Redis Cluster (each board its own slot) by :func:`write_award_scores` right after it.
 
 Members are ``board_member(telegram_id)``, so equal scores order by Telegram id ascending everywhere and
 ranks are ordinal (1, 2, 3 …); :meth:`Leaderboards.competition_rank` gives v4's rank (1 + strictly more)::
@@ -9,17 +12,23 @@ ranks are ordinal (1, 2, 3 …); :meth:`Leaderboards.competition_rank` gives v4'
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from hotstore.core.cluster import RedisClient
-from hotstore.core.errors import InvalidInput
+from redis.exceptions import RedisError
+
+from hotstore.core.cluster import RedisClient, is_cluster
+from hotstore.core.errors import HotstoreError, InvalidInput
 from hotstore.core.keys import KeyScheme, board_member, check_bot_name, iso_week, telegram_id_of
 from hotstore.core.redis_client import reachable
 from hotstore.core.scripts import BOARD_AROUND, BOARD_COMPETITION_RANK, Scripts
 from hotstore.core.validation import check_int, check_page, check_telegram_id
+
+log = logging.getLogger(__name__)
 
 _WEEK = re.compile(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$")
 _MAX_RADIUS = 100
@@ -61,6 +70,31 @@ class Board:
         if self.kind == "week" and _WEEK.match(self.name):
             return keys.weekly_board(self.name)
         raise InvalidInput(f"not a board: {self!r}")
+
+
+def award_board_keys(redis: RedisClient, keys: KeyScheme, bot_name: str, week: str) -> list[str]:
+    """The board keys an award script writes itself: the global, bot and weekly boards on a single Redis (one
+    node: a script may touch any key); none on a cluster, where :func:`write_award_scores` writes them."""
+    if is_cluster(redis):
+        return []
+    return [keys.global_board, keys.bot_board(bot_name), keys.weekly_board(week)]
+
+
+async def write_award_scores(redis: RedisClient, keys: KeyScheme, telegram_id: int, bot_name: str, week: str,
+                             scores: tuple[int, int, int], *, taking_back: bool) -> bool:
+    """Write an award's absolute ``(total, bot xp, week xp)`` to the three boards (a cluster: three slots, sent
+    together). ``ZADD GT`` for an award, so boards written out of order (two awards of one user from two
+    processes) keep the higher, newer total; a plain ``ZADD`` for a take-back. The XP is already saved: a failure
+    here is logged and returns False (the write-behind brings the boards back in line from the entities)."""
+    member = board_member(telegram_id)
+    boards = (keys.global_board, keys.bot_board(bot_name), keys.weekly_board(week))
+    try:
+        await asyncio.gather(*(redis.zadd(board, {member: score}, gt=not taking_back)
+                               for board, score in zip(boards, scores, strict=True)))
+    except (RedisError, HotstoreError, OSError) as exc:
+        log.warning("board scores of user %s not written (repaired from the entities later): %s", telegram_id, exc)
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,9 @@ def user_fields(row: User) -> HashFields:
         c.VERSION: str(row.version),
     }
     fields.update(training_marks_to_hash(row.training_marks))  # the ids already counted in tt/ts
+    if row.week is not None:  # the weekly board's score: the XP of that ISO week (a user field, flushed)
+        fields[c.USER_WEEK] = row.week
+        fields[c.USER_WEEK_XP] = str(row.week_xp)
     for name, value in ((c.USER_USERNAME, row.username), (c.USER_FIRST_NAME, row.first_name),
                         (c.USER_LAST_NAME, row.last_name)):
         if value is not None:

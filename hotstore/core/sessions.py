@@ -18,6 +18,7 @@ from hotstore.core.defaults import default_session, default_stats
 from hotstore.core.documents import Documents
 from hotstore.core.errors import InvalidInput, NotFound
 from hotstore.core.keys import board_member, iso_week, session_member
+from hotstore.core.leaderboard import award_board_keys, write_award_scores
 from hotstore.core.levels import LevelTable
 from hotstore.core.loader import LoadBlocks, Profile, load_session, load_user
 from hotstore.core.patch import build_patch
@@ -80,7 +81,7 @@ class BotStore:
         ops = profile_ops(username, first_name, last_name)
         profile = profile_for_insert(username, first_name, last_name)
         keys = self.store.keys
-        script_keys = [keys.user(telegram_id), keys.session(self.name, telegram_id), keys.dirty_users]
+        script_keys = [keys.user(telegram_id), keys.session(self.name, telegram_id), keys.user_dirty_set(telegram_id)]
         args = [telegram_id, *ops, self.store.settings.activity_resolution * 1000]
         load = self._session_loader(telegram_id, create=True, profile=profile, user_index=1, session_index=2)
         reply = await self.store.run_script(scripts.TOUCH_SESSION, script_keys, args, load)
@@ -128,7 +129,7 @@ class BotStore:
             args.append(len(fields))
             args.extend(chain.from_iterable(fields.items()))  # name, value, name, value, ...
         load = self._session_loader(telegram_id, create=create, profile=Profile(), user_index=None, session_index=1)
-        script_keys = [keys.session(self.name, telegram_id), keys.dirty_sessions]
+        script_keys = [keys.session(self.name, telegram_id), keys.session_dirty_set(telegram_id)]
         return await self.store.run_script(scripts.SAVE_SESSION, script_keys, args, load)
 
     def _document_fields(self, prefix: str, what: str, document: object) -> dict[str, bytes]:
@@ -154,7 +155,8 @@ class BotStore:
         args = [session_member(self.name, telegram_id), self.store.settings.max_document_bytes, *plan.args()]
         load = self._session_loader(telegram_id, create=True, profile=Profile(), user_index=None, session_index=1)
         reply = await self.store.run_script(
-            scripts.PATCH_SESSION, [keys.session(self.name, telegram_id), keys.dirty_sessions], args, load)
+            scripts.PATCH_SESSION, [keys.session(self.name, telegram_id), keys.session_dirty_set(telegram_id)], args,
+            load)
         assert reply is not None
         return plan.result(int(reply[1]), hash_fields(reply[2]))
 
@@ -177,12 +179,13 @@ class BotStore:
         table = levels if isinstance(levels, LevelTable) else LevelTable.from_config(levels)
         keys = self.store.keys
         week = iso_week(datetime.now(UTC))
+        redis = self.store.redis
         script_keys = [
-            keys.user(telegram_id), keys.session(self.name, telegram_id), keys.dirty_users, keys.dirty_sessions,
-            keys.global_board, keys.bot_board(self.name), keys.weekly_board(week),
+            keys.user(telegram_id), keys.session(self.name, telegram_id), keys.user_dirty_set(telegram_id),
+            keys.session_dirty_set(telegram_id), *award_board_keys(redis, keys, self.name, week),
         ]
         args = [
-            telegram_id, session_member(self.name, telegram_id), board_member(telegram_id), amount,
+            telegram_id, session_member(self.name, telegram_id), board_member(telegram_id), week, amount,
             *table.as_script_args(),
         ]
         # A user or session created now has 0 XP, which a negative amount would take below 0: then the load
@@ -195,6 +198,9 @@ class BotStore:
             if taking_back and (create or await self.store.get_user(telegram_id) is not None):
                 raise InvalidInput("add_xp refused: negative xp")
             raise NotFound(f"user {telegram_id} does not exist")
-        old_level, new_level, total, bot_xp = (int(x) for x in reply[1:5])
+        old_level, new_level, total, bot_xp, week_xp = (int(x) for x in reply[1:6])
+        if len(script_keys) == 4:  # a cluster: the boards are other slots
+            await write_award_scores(redis, keys, telegram_id, self.name, week, (total, bot_xp, week_xp),
+                                     taking_back=taking_back)
         return LevelUp(new_level > old_level, old_level, new_level, total, bot_xp)
 

@@ -182,7 +182,7 @@ class HotStore:
             return [(1, fields)] if fields is not None else None
 
         args = [telegram_id, *ops, self.settings.activity_resolution * 1000]
-        reply = await self.run_script(TOUCH_USER, [key, self.keys.dirty_users], args, load)
+        reply = await self.run_script(TOUCH_USER, [key, self.keys.user_dirty_set(telegram_id)], args, load)
         assert reply is not None
         return UserState.from_hash(hash_fields(reply[1]))
 

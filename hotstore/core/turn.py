@@ -30,6 +30,7 @@ from hotstore.core import scripts
 from hotstore.core.codec import encode_document, encode_value
 from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import board_member, iso_week, session_member
+from hotstore.core.leaderboard import award_board_keys, write_award_scores
 from hotstore.core.levels import LevelTable
 from hotstore.core.loader import Profile
 from hotstore.core.patch import PatchPlan
@@ -163,12 +164,14 @@ class Turn:
     async def _write(self, patch: list[Any]) -> None:
         bot, store = self._bot, self._bot.store
         keys, tg = store.keys, self.telegram_id
+        week = iso_week(datetime.now(UTC))
+        award_boards = award_board_keys(store.redis, keys, bot.name, week) if self._xp is not None else []
         script_keys = [
-            keys.user(tg), keys.session(bot.name, tg), keys.dirty_users, keys.dirty_sessions,
-            keys.global_board, keys.bot_board(bot.name), keys.weekly_board(iso_week(datetime.now(UTC))),
+            keys.user(tg), keys.session(bot.name, tg), keys.user_dirty_set(tg), keys.session_dirty_set(tg),
+            *award_boards,
         ]
         args = [
-            tg, session_member(bot.name, tg), board_member(tg), store.settings.max_document_bytes, *patch,
+            tg, session_member(bot.name, tg), board_member(tg), week, store.settings.max_document_bytes, *patch,
             "0" if self._xp is None else "1", self._xp or 0,
             *self._levels.as_script_args(),
         ]
@@ -182,6 +185,9 @@ class Turn:
             document[name[len(c.SESSION_FIELD_PREFIX):]] = int(raw)
         self._increments.clear()
         if self._xp is not None:
-            old_level, new_level, total, bot_xp = (int(x) for x in reply[3:7])
+            old_level, new_level, total, bot_xp, week_xp = (int(x) for x in reply[3:8])
+            if not award_boards:  # a cluster: the boards are other slots
+                await write_award_scores(store.redis, keys, tg, bot.name, week, (total, bot_xp, week_xp),
+                                         taking_back=self._xp < 0)
             self.level_up = LevelUp(new_level > old_level, old_level, new_level, total, bot_xp)
             self.xp = bot_xp

@@ -9,6 +9,7 @@ one flush batch, and deleting again removes it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -35,7 +36,8 @@ async def _bot_names(store: HotStore, telegram_id: int) -> list[str]:
         rows = await session.execute(stmt.where(User.telegram_id == telegram_id))
         names = {str(name) for name in rows.scalars().all()}
     async with reachable():
-        async for member, _ in store.redis.zscan_iter(store.keys.dirty_sessions, match=f"*:{telegram_id}"):
+        dirty_sessions = store.keys.session_dirty_set(telegram_id)
+        async for member, _ in store.redis.zscan_iter(dirty_sessions, match=f"*:{telegram_id}"):
             bot_name, member_id = parse_session_member(member)
             if member_id == telegram_id:
                 names.add(bot_name)
@@ -43,18 +45,22 @@ async def _bot_names(store: HotStore, telegram_id: int) -> list[str]:
 
 
 async def evict_hot_state(store: HotStore, telegram_id: int, bots: Sequence[str]) -> int:
-    """Remove a user's hot state in one script: user hash, the sessions of ``bots``, dirty marks and every
-    board entry (global, per bot, the weekly boards still kept). The one eviction of a deleted user."""
+    """Remove a user's hot state: user hash, the sessions of ``bots`` and the dirty marks in one script on the
+    user's shard, then every board entry (global, per bot, the weekly boards still kept; each board its own slot).
+    The one eviction of a deleted user."""
     keys = store.keys
     today = utc_now()
     weeks = {iso_week(today - timedelta(weeks=i)) for i in range(store.settings.weekly_board_weeks + 1)}
-    script_keys = [keys.user(telegram_id), keys.dirty_users, keys.dirty_sessions, keys.global_board]
+    script_keys = [keys.user(telegram_id), keys.user_dirty_set(telegram_id), keys.session_dirty_set(telegram_id)]
     script_keys += [keys.session(bot, telegram_id) for bot in bots]
-    script_keys += [keys.bot_board(bot) for bot in bots]
-    script_keys += [keys.weekly_board(week) for week in sorted(weeks)]
-    args: list[str | int] = [telegram_id, board_member(telegram_id), len(bots)]
+    args: list[str | int] = [telegram_id, len(bots)]
     args += [session_member(bot, telegram_id) for bot in bots]
-    return int(await store.scripts.call(DELETE_USER, script_keys, args))
+    removed = int(await store.scripts.call(DELETE_USER, script_keys, args))
+    boards = [keys.global_board, *(keys.bot_board(bot) for bot in bots), *(keys.weekly_board(w) for w in sorted(weeks))]
+    member = board_member(telegram_id)
+    async with reachable():
+        gone = await asyncio.gather(*(store.redis.zrem(board, member) for board in boards))
+    return removed + sum(int(n) for n in gone)
 
 
 async def delete_user(store: HotStore, telegram_id: int) -> bool:

@@ -53,7 +53,8 @@ async def record_training(store: HotStore, telegram_id: int, history_id: int, sc
     keys = store.keys
     args = [telegram_id, history_id, score, c.USER_LAST_TRAINING, c.USER_RECENT_TRAININGS, c.RECENT_TRAININGS_KEPT]
     load = store.user_loader(telegram_id, create=False)
-    return await store.run_script(RECORD_TRAINING, [keys.user(telegram_id), keys.dirty_users], args, load)
+    script_keys = [keys.user(telegram_id), keys.user_dirty_set(telegram_id)]
+    return await store.run_script(RECORD_TRAINING, script_keys, args, load)
 
 
 class TrainingHistory(DomainService):

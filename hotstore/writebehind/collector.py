@@ -37,17 +37,20 @@ class RedisState:
 
 
 def _queue_backlog(pipe: Any, keys: KeyScheme) -> None:
+    """Per entity and shard: ZCARD and the oldest member (two replies each; :func:`_parse_backlog` sums them)."""
     for entity in ENTITIES:
-        pipe.zcard(entity.dirty_set(keys))
-        pipe.zrange(entity.dirty_set(keys), 0, 0, withscores=True)
+        for shard in keys.all_shards():
+            pipe.zcard(entity.dirty_set(keys, shard))
+            pipe.zrange(entity.dirty_set(keys, shard), 0, 0, withscores=True)
 
 
-def _parse_backlog(replies: Sequence[Any], now_ms: float) -> RedisState:
+def _parse_backlog(replies: Sequence[Any], now_ms: float, shards: int) -> RedisState:
     state = RedisState()
     for index, entity in enumerate(ENTITIES):
-        count, first = replies[2 * index], replies[2 * index + 1]
-        state.dirty[entity.name] = int(count)
-        state.oldest_age_s[entity.name] = max(0.0, (now_ms - float(first[0][1])) / 1000) if first else None
+        part = replies[2 * shards * index:2 * shards * (index + 1)]
+        state.dirty[entity.name] = sum(int(count) for count in part[0::2])
+        oldest = [float(first[0][1]) for first in part[1::2] if first]
+        state.oldest_age_s[entity.name] = max(0.0, (now_ms - min(oldest)) / 1000) if oldest else None
     return state
 
 
@@ -63,7 +66,7 @@ async def read_redis_state(client: RedisClient, keys: KeyScheme) -> RedisState:
     async with client.pipeline(transaction=False) as pipe:
         _queue_backlog(pipe, keys)
         replies = await pipe.execute()
-    state = _parse_backlog(replies, time.time() * 1000)
+    state = _parse_backlog(replies, time.time() * 1000, keys.shards)
     try:
         _apply_memory(state, await client.info("memory"))
     except redis.ResponseError:
@@ -76,7 +79,7 @@ def read_redis_state_sync(client: redis.Redis, keys: KeyScheme) -> RedisState:
     with client.pipeline(transaction=False) as pipe:
         _queue_backlog(pipe, keys)
         replies = pipe.execute()
-    state = _parse_backlog(replies, time.time() * 1000)
+    state = _parse_backlog(replies, time.time() * 1000, keys.shards)
     try:
         _apply_memory(state, client.info("memory"))  # type: ignore[arg-type]  # redis-py types sync|async as a union
     except redis.ResponseError:

@@ -55,16 +55,22 @@ def conflicts_of(entity: Entity, rows: list[Row], versions: dict[RowKey, int]) -
 async def rebase(
     scripts: Scripts, keys: KeyScheme, entity: Entity, targets: list[tuple[str, str, str, int]]
 ) -> int:
-    """Rebase ``(member, hash key, version read, SQL version)`` entities above SQL; returns how many were.
+    """Rebase ``(member, hash key, version read, SQL version)`` entities above SQL (one script per shard); returns
+    how many were.
 
     A full Redis refuses the version write (:class:`StoreFull`): nothing is rebased then, the entities stay dirty
     and the next flush tries again."""
-    if not targets:
-        return 0
-    args: list[object] = [now_ms()]
-    for member, _, read, held in targets:
+    groups: dict[str, tuple[list[str], list[object]]] = {}
+    at = now_ms()
+    for member, key, read, held in targets:
+        dirty_set = entity.dirty_set(keys, entity.shard_of(keys, member))
+        shard_keys, args = groups.setdefault(dirty_set, ([dirty_set], [at]))
+        shard_keys.append(key)
         args += [member, read, held]
-    try:
-        return int(await scripts.call(REBASE_VERSION, [entity.dirty_set(keys), *(t[1] for t in targets)], args))
-    except StoreFull:
-        return 0
+    rebased = 0
+    for shard_keys, args in groups.values():
+        try:
+            rebased += int(await scripts.call(REBASE_VERSION, shard_keys, args))
+        except StoreFull:
+            continue
+    return rebased

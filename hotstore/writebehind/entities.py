@@ -58,6 +58,8 @@ def user_row(member: str, fields: Fields) -> Row | None:
         "level": _int(fields, c.USER_LEVEL, 1),
         "total_trainings": _int(fields, c.USER_TOTAL_TRAININGS, 0),
         "total_score": _int(fields, c.USER_TOTAL_SCORE, 0),
+        "week": _text(fields, c.USER_WEEK),
+        "week_xp": _int(fields, c.USER_WEEK_XP, 0),
         "training_marks": training_marks_from_hash(fields),  # with the counters: SQL's stay consistent
         "version": _int(fields, c.VERSION, 0),
     }
@@ -107,7 +109,8 @@ class Entity:
     table: Table
     conflict: tuple[str, ...]  # the unique key the upsert targets (and the batch is deduplicated on)
     updated: tuple[str, ...]  # columns an upsert overwrites; the others are kept from the first insert
-    dirty_set: Callable[[KeyScheme], str]
+    dirty_set: Callable[[KeyScheme, int], str]  # the dirty set of one shard
+    shard_of: Callable[[KeyScheme, str], int]  # the shard of a dirty member
     hash_key: Callable[[KeyScheme, str], str]
     to_row: Callable[[str, Fields], Row | None]
 
@@ -149,10 +152,13 @@ USERS = Entity(
         "level",
         "total_trainings",
         "total_score",
+        "week",
+        "week_xp",
         "training_marks",
         "version",
     ),
-    dirty_set=lambda keys: keys.dirty_users,
+    dirty_set=lambda keys, shard: keys.dirty_users(shard),
+    shard_of=lambda keys, member: keys.shard_of(int(member)),
     hash_key=_user_key,
     to_row=user_row,
 )
@@ -162,7 +168,8 @@ SESSIONS = Entity(
     table=BotSession.__table__,  # type: ignore[arg-type]
     conflict=("user_id", "bot_name"),
     updated=("session_data", "stats_data", "xp", "fsm_state", "updated_at", "version"),
-    dirty_set=lambda keys: keys.dirty_sessions,
+    dirty_set=lambda keys, shard: keys.dirty_sessions(shard),
+    shard_of=lambda keys, member: keys.shard_of(parse_session_member(member)[1]),
     hash_key=_session_key,
     to_row=session_row,
 )
@@ -177,7 +184,8 @@ DOCUMENTS = Entity(
     table=BotDocument.__table__,  # type: ignore[arg-type]
     conflict=("bot_name", "doc_key"),
     updated=("state", "data", "updated_at", "version"),
-    dirty_set=lambda keys: keys.dirty_documents,
+    dirty_set=lambda keys, shard: keys.dirty_documents(shard),
+    shard_of=lambda keys, member: keys.document_shard(*parse_document_member(member)),
     hash_key=_document_key,
     to_row=document_row,
 )

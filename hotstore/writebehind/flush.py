@@ -2,11 +2,15 @@
 
 One batch (:func:`flush_batch`) is three steps, each safe to interrupt:
 
-1. read: the oldest dirty members (lowest first-dirty score) and their hashes, in one pipeline;
+1. read: the oldest dirty members (lowest first-dirty score) over the shards flushed, and their hashes, in one
+   pipeline (on a cluster, one per node: redis-py splits it);
 2. write: one SQL transaction of version-guarded upserts (``… WHERE table.version <= excluded.version``),
    rows deduplicated by key and sorted by it (two flushers then lock rows in the same order: no deadlock);
-3. compare-and-clean (one Lua script): a member leaves the dirty set only if its hash still has the flushed
-   version; otherwise it stays dirty and moves to the back of the set.
+3. compare-and-clean (one Lua script per shard touched, sent together): a member leaves the dirty set only if
+   its hash still has the flushed version; otherwise it stays dirty and moves to the back of the set.
+
+One batch spans shards, so SQL sees batches as large as before the layout was sharded (a batch per shard
+would make 64 small transactions of a light load).
 
 A crash between 2 and 3 leaves the members dirty and the next flush repeats the upsert, which the version
 guard turns into a no-op. Two flushers at once may both write a row; the guard keeps the newest.
@@ -24,9 +28,10 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +62,7 @@ class DirtyBatch:
 
     entity: Entity
     members: list[str] = field(default_factory=list)
+    shards: list[int] = field(default_factory=list)  # each member's shard
     keys: list[str] = field(default_factory=list)
     versions: list[str] = field(default_factory=list)  # '' when the hash was gone
     rows: list[Row] = field(default_factory=list)
@@ -115,16 +121,35 @@ def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
+def _shards(keys: KeyScheme, shards: Iterable[int] | None) -> list[int]:
+    return list(keys.all_shards() if shards is None else shards)
+
+
 async def read_dirty(
-    redis: RedisClient, keys: KeyScheme, entity: Entity, limit: int, max_score: float | str = "+inf"
+    redis: RedisClient,
+    keys: KeyScheme,
+    entity: Entity,
+    limit: int,
+    max_score: float | str = "+inf",
+    shards: Iterable[int] | None = None,
 ) -> DirtyBatch:
-    """The oldest ``limit`` dirty members with score ≤ ``max_score``, their hashes read in one pipeline."""
+    """The oldest ``limit`` dirty members with score ≤ ``max_score`` over ``shards`` (None: all), their hashes read
+    in one pipeline."""
     batch = DirtyBatch(entity)
-    scored = await redis.zrangebyscore(entity.dirty_set(keys), "-inf", max_score, start=0, num=limit, withscores=True)
+    wanted = _shards(keys, shards)
+    if not wanted:
+        return batch
+    async with redis.pipeline(transaction=False) as pipe:
+        for shard in wanted:
+            pipe.zrangebyscore(entity.dirty_set(keys, shard), "-inf", max_score, start=0, num=limit, withscores=True)
+        per_shard = await pipe.execute()
+    scored = sorted((score, shard, _text(member)) for shard, found in zip(wanted, per_shard, strict=True)
+                    for member, score in found)[:limit]
     if not scored:
         return batch
-    batch.members = [_text(member) for member, _ in scored]
-    batch.max_score = max(score for _, score in scored)
+    batch.members = [member for _, _, member in scored]
+    batch.shards = [shard for _, shard, _ in scored]
+    batch.max_score = max(score for score, _, _ in scored)
     batch.keys = [entity.hash_key(keys, member) for member in batch.members]
     async with redis.pipeline(transaction=False) as pipe:
         for key in batch.keys:
@@ -224,14 +249,22 @@ async def compare_and_clean(
     if not batch.members:
         return 0, 0
     requeue_at = max(now_ms(), int(batch.max_score) + 1)  # behind everything this batch took
-    args: list[object] = [idle_ttl_s * 1000, requeue_at]
-    for member, version in zip(batch.members, batch.versions, strict=True):
+    groups: dict[int, tuple[list[str], list[object]]] = {}
+    for shard, member, key, version in zip(batch.shards, batch.members, batch.keys, batch.versions, strict=True):
+        shard_keys, args = groups.setdefault(shard, ([batch.entity.dirty_set(keys, shard)], [idle_ttl_s * 1000,
+                                                                                            requeue_at]))
+        shard_keys.append(key)
         args += [member, version]
-    try:
-        cleaned, kept = await scripts.call(COMPARE_AND_CLEAN, [batch.entity.dirty_set(keys), *batch.keys], args)
-    except StoreFull:  # refused before its first write (nothing was cleanable): every member stays dirty
-        return 0, len(batch.members)
-    return int(cleaned), int(kept)
+
+    async def clean(shard_keys: list[str], args: list[object]) -> tuple[int, int]:
+        try:
+            cleaned, kept = await scripts.call(COMPARE_AND_CLEAN, shard_keys, args)
+        except StoreFull:  # refused before its first write (nothing was cleanable): the shard's members stay dirty
+            return 0, len(shard_keys) - 1
+        return int(cleaned), int(kept)
+
+    results = await asyncio.gather(*(clean(shard_keys, args) for shard_keys, args in groups.values()))
+    return sum(r[0] for r in results), sum(r[1] for r in results)
 
 
 async def flush_batch(
@@ -242,11 +275,13 @@ async def flush_batch(
     *,
     scripts: Scripts | None = None,
     max_score: float | str = "+inf",
+    shards: Iterable[int] | None = None,
 ) -> FlushTotals:
-    """Flush the oldest ``settings.flush_batch`` dirty members of ``entity``: read, upsert, compare-and-clean."""
+    """Flush the oldest ``settings.flush_batch`` dirty members of ``entity`` over ``shards`` (None: all): read,
+    upsert, compare-and-clean."""
     scripts = scripts or Scripts(redis)
     with batch_timer(entity.name) as timing:  # Prometheus: latency, rows; a raise counts as an outage
-        batch = await read_dirty(redis, settings.keys, entity, settings.flush_batch, max_score)
+        batch = await read_dirty(redis, settings.keys, entity, settings.flush_batch, max_score, shards)
         rejected, conflicts = await write_batch(engine, batch)
         batch.exclude(rejected)
         # Rebased: entities whose hash still had the version read, i.e. Redis is behind SQL (a rollback). A hash
@@ -284,12 +319,43 @@ async def flush_dirty_documents(redis: RedisClient, engine: AsyncEngine, setting
     return await flush_batch(redis, engine, settings, DOCUMENTS)
 
 
-async def dirty_counts(redis: RedisClient, keys: KeyScheme) -> dict[str, int]:
+async def dirty_counts(redis: RedisClient, keys: KeyScheme, shards: Iterable[int] | None = None) -> dict[str, int]:
+    """Dirty members per entity, summed over ``shards`` (None: all)."""
+    wanted = _shards(keys, shards)
     async with redis.pipeline(transaction=False) as pipe:
         for entity in ENTITIES:
-            pipe.zcard(entity.dirty_set(keys))
+            for shard in wanted:
+                pipe.zcard(entity.dirty_set(keys, shard))
         counts = await pipe.execute()
-    return {entity.name: int(count) for entity, count in zip(ENTITIES, counts, strict=True)}
+    n = len(wanted)
+    return {entity.name: sum(int(x) for x in counts[i * n:(i + 1) * n]) for i, entity in enumerate(ENTITIES)}
+
+
+async def oldest_dirty_score(redis: RedisClient, keys: KeyScheme, entity: Entity | None = None,
+                             shards: Iterable[int] | None = None) -> float | None:
+    """The lowest first-dirty score of ``entity`` (None: every entity) over ``shards`` (None: all); None when
+    nothing is dirty."""
+    wanted = _shards(keys, shards)
+    entities = ENTITIES if entity is None else (entity,)
+    async with redis.pipeline(transaction=False) as pipe:
+        for kind in entities:
+            for shard in wanted:
+                pipe.zrange(kind.dirty_set(keys, shard), 0, 0, withscores=True)
+        first = await pipe.execute()
+    scores = [found[0][1] for found in first if found]
+    return min(scores) if scores else None
+
+
+async def newest_dirty_score(redis: RedisClient, keys: KeyScheme, entity: Entity, shards: Iterable[int] | None = None
+                             ) -> float | None:
+    """The highest first-dirty score of ``entity`` over ``shards`` (None: all); None when none is dirty."""
+    wanted = _shards(keys, shards)
+    async with redis.pipeline(transaction=False) as pipe:
+        for shard in wanted:
+            pipe.zrange(entity.dirty_set(keys, shard), -1, -1, withscores=True)
+        newest = await pipe.execute()
+    scores = [found[0][1] for found in newest if found]
+    return max(scores) if scores else None
 
 
 async def drain(
@@ -299,8 +365,10 @@ async def drain(
     *,
     budget_s: float | None = None,
     scripts: Scripts | None = None,
+    shards: Iterable[int] | None = None,
 ) -> FlushTotals:
-    """Flush, batch after batch, everything that was dirty when the drain started (users, sessions, documents).
+    """Flush, batch after batch, everything that was dirty when the drain started (users, sessions, documents) in
+    ``shards`` (None: all).
 
     Ends when those members are flushed, when a batch makes no progress (all rewritten meanwhile: they are
     flushed, and moved behind the bound), or when ``budget_s`` seconds have passed. Errors propagate.
@@ -308,18 +376,18 @@ async def drain(
     scripts = scripts or Scripts(redis)
     started = time.monotonic()
     totals = FlushTotals()
+    wanted = _shards(settings.keys, shards)
     for entity in ENTITIES:
-        newest = await redis.zrange(entity.dirty_set(settings.keys), -1, -1, withscores=True)
-        if not newest:
+        bound = await newest_dirty_score(redis, settings.keys, entity, wanted)
+        if bound is None:  # members that became dirty after ``bound`` are the next drain's work
             continue
-        bound = newest[0][1]  # members that became dirty later are the next drain's work
         while budget_s is None or time.monotonic() - started < budget_s:
-            step = await flush_batch(redis, engine, settings, entity, scripts=scripts, max_score=bound)
+            step = await flush_batch(redis, engine, settings, entity, scripts=scripts, max_score=bound, shards=wanted)
             _add(totals, step)
             if step.batches == 0 or step.cleaned == 0:
                 break
     await count_refused_rows(redis, settings.keys, totals.rejected)
-    totals.remaining = sum((await dirty_counts(redis, settings.keys)).values())
+    totals.remaining = sum((await dirty_counts(redis, settings.keys, wanted)).values())
     return totals
 
 

@@ -15,7 +15,7 @@ use. Dirty entities have no TTL and are never evicted (invariant 4; ``evict_clea
 from __future__ import annotations
 
 import heapq
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from hotstore.core import constants as c
@@ -51,14 +51,14 @@ async def memory_usage(redis: RedisClient) -> MemoryUsage | None:
 @dataclass(frozen=True)
 class _Kind:
     pattern: str
-    prefix: str
-    dirty_set: str
+    parse: Callable[[str], tuple[int, str] | None]  # key -> (shard, dirty member)
+    dirty_set: Callable[[int], str]
 
 
 def _kinds(settings: Settings) -> tuple[_Kind, _Kind]:
     keys = settings.keys
-    return (_Kind(keys.user_pattern, f"{keys.tag}:u:", keys.dirty_users),
-            _Kind(keys.session_pattern, f"{keys.tag}:s:", keys.dirty_sessions))
+    return (_Kind(keys.user_pattern, keys.parse_user, keys.dirty_users),
+            _Kind(keys.session_pattern, keys.parse_session, keys.dirty_sessions))
 
 
 async def _with_ttl(redis: RedisClient, kind: _Kind, index: int) -> AsyncIterator[tuple[int, int, str]]:
@@ -116,10 +116,15 @@ async def relieve_pressure(
         for start in range(0, len(candidates), chunk):
             part = candidates[start:start + chunk]
             for index, kind in enumerate(kinds):
-                hashes = [key for _, kind_index, key in part if kind_index == index]
-                if hashes:
-                    members = [key[len(kind.prefix):] for key in hashes]
-                    round_evicted += int(await scripts.call(EVICT_CLEAN, [kind.dirty_set, *hashes], members))
+                by_shard: dict[int, tuple[list[str], list[str]]] = {}
+                for _, kind_index, key in part:
+                    found = kind.parse(key) if kind_index == index else None
+                    if found is not None:
+                        hashes, members = by_shard.setdefault(found[0], ([], []))
+                        hashes.append(key)
+                        members.append(found[1])
+                for shard, (hashes, members) in by_shard.items():
+                    round_evicted += int(await scripts.call(EVICT_CLEAN, [kind.dirty_set(shard), *hashes], members))
             usage = await memory_usage(redis)
             if usage is None or usage.fraction < target:
                 return evicted + round_evicted

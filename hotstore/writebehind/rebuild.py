@@ -113,7 +113,7 @@ class _BoardBuilder:
         self.token = secrets.token_hex(6)  # temporary keys unique to this rebuild
 
     async def build_global(self, engine: AsyncEngine, chunk: int) -> dict[str, int]:
-        temp = self.keys.temp_board(f"{self.token}:g")
+        temp = self.keys.temp_board(self.keys.global_board, self.token)
         count = 0
         query = select(User.id, User.telegram_id, User.total_xp).where(User.total_xp > 0)
         async for rows in self._chunks(engine, query, User.id, chunk):
@@ -134,7 +134,7 @@ class _BoardBuilder:
             for _, bot, tg, xp in rows:
                 by_bot[bot].append((self.keys.session(bot, tg), tg, xp))
             for bot, members in by_bot.items():
-                temp = temps.setdefault(bot, self.keys.temp_board(f"{self.token}:b:{bot}"))
+                temp = temps.setdefault(bot, self.keys.temp_board(self.keys.bot_board(bot), self.token))
                 counts[self.keys.bot_board(bot)] += await self._add(temp, members)
         for bot, temp in temps.items():
             await self._swap(temp, self.keys.bot_board(bot), counts[self.keys.bot_board(bot)])
@@ -163,11 +163,19 @@ class _BoardBuilder:
             await self.renew()
 
     async def _add(self, temp: str, members: Iterable[tuple[str, int, int]]) -> int:
-        """Add (hash key, telegram id, SQL score) triples to ``temp``, hot scores winning."""
-        hash_keys: list[str] = []
-        args: list[object] = [c.USER_XP, c.TEMP_BOARD_TTL_MS]  # users and sessions both keep XP in "xp"
-        for hash_key, telegram_id, score in members:
-            hash_keys.append(hash_key)
-            args += [board_member(telegram_id), score]
-        written = await self.scripts.call(REBUILD_CHUNK, [temp, *hash_keys], args)
+        """Add (hash key, telegram id, SQL score) triples to ``temp``, hot scores winning.
+
+        A hash still in Redis (possibly dirty, i.e. newer than SQL) holds the truth for its member; the hashes are
+        read in one pipeline (on a cluster, split per node), the chunk written in one script on the board's slot."""
+        chunk = list(members)
+        if not chunk:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for hash_key, _, _ in chunk:
+                pipe.hget(hash_key, c.USER_XP)  # users and sessions both keep XP in "xp"
+            hot = await pipe.execute()
+        args: list[object] = [c.TEMP_BOARD_TTL_MS]
+        for (_, telegram_id, score), found in zip(chunk, hot, strict=True):
+            args += [board_member(telegram_id), int(found) if found is not None else score]
+        written = await self.scripts.call(REBUILD_CHUNK, [temp], args)
         return int(written)

@@ -102,11 +102,14 @@ async def read_refused(
         pipe.hgetall(keys.refused)
         (entries,) = await pipe.execute()
     rows = [RefusedRow.decoded(key, raw) for key, raw in entries.items()]
-    dirty_sets = {entity.name: entity.dirty_set(keys) for entity in ENTITIES}
+    entities = {entity.name: entity for entity in ENTITIES}
+    known = [row for row in rows if row.entity in entities]
     async with redis.pipeline(transaction=False) as pipe:
-        for row in rows:
-            pipe.zscore(dirty_sets.get(row.entity, keys.dirty_sessions), row.member)
-        scores = await pipe.execute() if rows else []
-    live = [row for row, score in zip(rows, scores, strict=True) if score is not None or row.entity not in dirty_sets]
+        for row in known:
+            entity = entities[row.entity]
+            pipe.zscore(entity.dirty_set(keys, entity.shard_of(keys, row.member)), row.member)
+        scores = await pipe.execute() if known else []
+    live = [row for row, score in zip(known, scores, strict=True) if score is not None]
+    live += [row for row in rows if row.entity not in entities]
     live.sort(key=lambda r: (-r.at, r.key))
     return len(live), [asdict(row) for row in live[:shown]]

@@ -29,9 +29,8 @@ from hotstore.core.scripts import Scripts
 from hotstore.core.settings import Settings
 from hotstore.writebehind.backoff import Backoff
 from hotstore.writebehind.collector import read_redis_state
-from hotstore.writebehind.entities import ENTITIES
 from hotstore.writebehind.episodes import Episode
-from hotstore.writebehind.flush import FlushTotals, dirty_counts, drain
+from hotstore.writebehind.flush import FlushTotals, dirty_counts, drain, oldest_dirty_score
 from hotstore.writebehind.metrics import read_metrics, record_evictions, record_failure, record_flush
 from hotstore.writebehind.pressure import memory_usage, relieve_pressure
 from hotstore.writebehind.rebuild import rebuild_boards_if_lost
@@ -212,17 +211,14 @@ class WriteBehind:
         keys = self.settings.keys
         counts = await dirty_counts(self.redis, keys)
         redis_state = await read_redis_state(self.redis, keys)
-        oldest: list[float] = []
-        for entity in ENTITIES:
-            first = await self.redis.zrange(entity.dirty_set(keys), 0, 0, withscores=True)
-            oldest += [score for _, score in first]
+        oldest = await oldest_dirty_score(self.redis, keys)
         refused_count, refused_rows = await read_refused(self.redis, keys)
         return {
             "namespace": self.settings.namespace,
             "dirty_users": counts["users"],
             "dirty_sessions": counts["sessions"],
             "dirty_documents": counts.get("documents", 0),
-            "oldest_dirty_age_s": max(0.0, (now_ms() - min(oldest)) / 1000) if oldest else None,
+            "oldest_dirty_age_s": max(0.0, (now_ms() - oldest) / 1000) if oldest is not None else None,
             "refused_count": refused_count,
             "refused_rows": refused_rows,
             "metrics": await read_metrics(self.redis, keys),

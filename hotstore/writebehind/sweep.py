@@ -12,48 +12,48 @@ from collections.abc import Callable
 
 from hotstore.core import constants as c
 from hotstore.core.cluster import RedisClient
+from hotstore.core.keys import KeyScheme
 from hotstore.core.scripts import SWEEP_IDLE, Scripts
 from hotstore.core.settings import Settings
 
+# A kind of entity hash: its SCAN pattern, how a key gives (shard, dirty member), its dirty set of a shard.
+Kind = tuple[str, Callable[[str], tuple[int, str] | None], Callable[[int], str]]
 
-def _user_member(key: str, prefix: str) -> str:
-    return key[len(prefix) :]  # '{hs}:u:42' -> '42'
 
-
-def _session_member(key: str, prefix: str) -> str:
-    return key[len(prefix) :]  # '{hs}:s:spin_bot:42' -> 'spin_bot:42', the dirty-sessions member
+def entity_kinds(keys: KeyScheme) -> list[Kind]:
+    """Users, sessions and documents: each kind's pattern, key parser and per-shard dirty set."""
+    return [
+        (keys.user_pattern, keys.parse_user, keys.dirty_users),
+        (keys.session_pattern, keys.parse_session, keys.dirty_sessions),
+        (keys.document_pattern, keys.parse_document, keys.dirty_documents),
+    ]
 
 
 async def sweep_idle(redis: RedisClient, settings: Settings, *, scan_count: int = c.SWEEP_SCAN_COUNT) -> int:
     """Give the idle TTL to every clean user, session and document hash without one; return how many got it."""
-    keys = settings.keys
     scripts = Scripts(redis)
-    kinds: list[tuple[str, str, str, Callable[[str, str], str]]] = [
-        (keys.user_pattern, f"{keys.tag}:u:", keys.dirty_users, _user_member),
-        (keys.session_pattern, f"{keys.tag}:s:", keys.dirty_sessions, _session_member),
-        (keys.document_pattern, f"{keys.tag}:d:", keys.dirty_documents, _session_member),  # '<bot>:<key>'
-    ]
     expired = 0
-    for pattern, prefix, dirty_set, member_of in kinds:
-        chunk: list[str] = []
+    for pattern, parse, dirty_set in entity_kinds(settings.keys):
+        by_shard: dict[int, list[tuple[str, str]]] = {}
         async for raw in redis.scan_iter(match=pattern, count=scan_count):
-            chunk.append(raw.decode() if isinstance(raw, bytes) else raw)
+            key = raw.decode() if isinstance(raw, bytes) else raw
+            found = parse(key)
+            if found is None:
+                continue
+            shard, member = found
+            chunk = by_shard.setdefault(shard, [])
+            chunk.append((key, member))
             if len(chunk) >= scan_count:
-                expired += await _sweep_chunk(scripts, settings, dirty_set, chunk, prefix, member_of)
-                chunk = []
-        if chunk:
-            expired += await _sweep_chunk(scripts, settings, dirty_set, chunk, prefix, member_of)
+                expired += await _sweep_chunk(scripts, settings, dirty_set(shard), chunk)
+                chunk.clear()
+        for shard, chunk in by_shard.items():
+            if chunk:
+                expired += await _sweep_chunk(scripts, settings, dirty_set(shard), chunk)
     return expired
 
 
-async def _sweep_chunk(
-    scripts: Scripts,
-    settings: Settings,
-    dirty_set: str,
-    chunk: list[str],
-    prefix: str,
-    member_of: Callable[[str, str], str],
-) -> int:
-    members = [member_of(key, prefix) for key in chunk]
-    result = await scripts.call(SWEEP_IDLE, [dirty_set, *chunk], [settings.idle_ttl * 1000, *members])
+async def _sweep_chunk(scripts: Scripts, settings: Settings, dirty_set: str, chunk: list[tuple[str, str]]) -> int:
+    hashes = [key for key, _ in chunk]
+    members = [member for _, member in chunk]
+    result = await scripts.call(SWEEP_IDLE, [dirty_set, *hashes], [settings.idle_ttl * 1000, *members])
     return int(result)

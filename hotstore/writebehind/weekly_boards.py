@@ -44,12 +44,13 @@ async def expire_old_weekly_boards(
 ) -> int:
     """Delete the weekly boards past retention, strip leftover TTLs from the kept ones; return the boards deleted."""
     today = today or datetime.now(UTC).date()
-    prefix = settings.keys.weekly_board_pattern[:-1]
     old: list[str] = []
     kept: list[str] = []
     async for raw in redis.scan_iter(match=settings.keys.weekly_board_pattern, count=scan_count):
         key = raw.decode() if isinstance(raw, bytes) else raw
-        (old if is_expired(key[len(prefix):], today, settings.weekly_board_weeks) else kept).append(key)
+        week = settings.keys.weekly_board_week(key)
+        if week is not None:  # not a rebuild's temporary copy
+            (old if is_expired(week, today, settings.weekly_board_weeks) else kept).append(key)
     if old:
         await redis.unlink(*old)
         log.info("deleted %d weekly boards older than %d weeks", len(old), settings.weekly_board_weeks)

@@ -23,7 +23,7 @@ def cli_settings(redis_url: str | None, namespace: str, tmp_path: Path) -> Itera
 
     async def clean() -> None:
         client: aioredis.Redis = connect(settings)
-        async for key in client.scan_iter(match="{" + namespace + "}*", count=1000):
+        async for key in client.scan_iter(match="{" + namespace + "[}:]*", count=1000):
             await client.delete(key)
         await client.aclose()
 

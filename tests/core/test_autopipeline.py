@@ -31,7 +31,7 @@ async def client(redis_url: str | None, namespace: str) -> AsyncIterator[AutoPip
     else:
         redis = connect_autopipelined(redis_url)
     yield redis
-    async for key in redis.scan_iter(match="{" + namespace + "}*"):
+    async for key in redis.scan_iter(match="{" + namespace + "[}:]*"):
         await redis.delete(key)
     await redis.aclose()
 

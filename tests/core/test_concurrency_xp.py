@@ -49,7 +49,7 @@ def contention_settings(tmp_path: Path) -> Iterator[Settings]:
     namespace = f"t{uuid.uuid4().hex[:12]}"
     yield Settings(redis_url=url, namespace=namespace, database_url=f"sqlite+aiosqlite:///{tmp_path / 'xp.db'}")
     client = redis.Redis.from_url(url)
-    for key in client.scan_iter(match="{" + namespace + "}*", count=1000):
+    for key in client.scan_iter(match="{" + namespace + "[}:]*", count=1000):
         client.delete(key)
     client.close()
 

@@ -20,6 +20,7 @@ from hotstore.writebehind.entities import DOCUMENTS
 from hotstore.writebehind.flush import compare_and_clean, drain, read_dirty, write_rows
 from hotstore.writebehind.sweep import sweep_idle
 from persistence.models import BotDocument
+from tests.support.dirty import dirty_count, dirty_score
 from tests.support.stores import StoreFactory
 
 BOT = "doc_bot"
@@ -46,7 +47,7 @@ async def test_a_written_document_reaches_sql_and_turns_clean_with_the_idle_ttl(
     row = await sql_row(sql_engine, "fsm:-1:2:::default")
     assert (row["state"], row["data"], row["version"]) == ("S", {"a": 1, "b": [1, 2]}, 1)
     assert await redis_client.pttl(doc.redis_key) > 0
-    assert await redis_client.zcard(doc_store.keys.dirty_documents) == 0
+    assert await dirty_count(redis_client, doc_store.keys, "documents") == 0
 
 
 async def test_a_write_that_changes_nothing_writes_nothing(doc_store: HotStore, redis_client: aioredis.Redis) -> None:
@@ -57,7 +58,7 @@ async def test_a_write_that_changes_nothing_writes_nothing(doc_store: HotStore, 
     await doc.set_data({"a": 1})
     await doc.update({}, unset=["missing"])
     assert version == 1
-    assert await redis_client.zcard(doc_store.keys.dirty_documents) == 0
+    assert await dirty_count(redis_client, doc_store.keys, "documents") == 0
 
 
 async def test_a_document_only_in_sql_is_served_from_sql(doc_store: HotStore, sql_engine: AsyncEngine) -> None:
@@ -79,7 +80,7 @@ async def test_a_write_landing_during_a_flush_keeps_the_document_dirty(doc_store
     await write_rows(doc_store.engine, DOCUMENTS, batch.rows)
     cleaned, kept = await compare_and_clean(redis_client, Scripts(redis_client), doc_store.keys, batch, 600)
     assert (cleaned, kept) == (0, 1)
-    assert await redis_client.zscore(doc_store.keys.dirty_documents, document_member(BOT, "busy")) is not None
+    assert await dirty_score(redis_client, doc_store.keys, "documents", document_member(BOT, "busy")) is not None
 
 
 async def test_an_older_version_never_overwrites_a_newer_row(doc_store: HotStore, redis_client: aioredis.Redis,
@@ -140,8 +141,9 @@ async def test_states_merge_sql_rows_with_dirty_documents_in_redis(doc_store: Ho
     assert await docs.states("conv:%") == {}  # the prefix is literal, in SQL and in Redis
 
 
-async def test_every_document_key_carries_the_namespace_hash_tag(doc_store: HotStore, redis_client: aioredis.Redis,
-                                                                 namespace: str) -> None:
+async def test_every_document_key_carries_a_shard_tag_of_the_namespace(
+    doc_store: HotStore, redis_client: aioredis.Redis, namespace: str
+) -> None:
     before = {key async for key in redis_client.scan_iter(match="*", count=1000)}
     docs = doc_store.bot(BOT).documents
     await docs.document("fsm:1:2:::aiogd:stack:x").patch({"a": 1}, state="S")
@@ -150,8 +152,8 @@ async def test_every_document_key_carries_the_namespace_hash_tag(doc_store: HotS
     await drain(redis_client, doc_store.engine, doc_store.settings)
     await sweep_idle(redis_client, doc_store.settings)
     new = {key async for key in redis_client.scan_iter(match="*", count=1000)} - before
-    tag = ("{" + namespace + "}:").encode()
-    assert new and [key for key in new if namespace.encode() in key and not key.startswith(tag)] == []
+    tags = {("{" + namespace + f":{shard}}}:").encode() for shard in doc_store.keys.all_shards()}
+    assert new and [key for key in new if namespace.encode() in key and key[:key.index(b"}") + 2] not in tags] == []
 
 
 @pytest.mark.parametrize("call", [
@@ -175,8 +177,8 @@ async def test_bad_input_raises_invalid_input_and_writes_nothing(doc_store: HotS
     with pytest.raises(InvalidInput):
         await call(doc_store.bot(BOT).documents)
     assert await doc_store.bot(BOT).documents.document("k").get_value("kept") == "x" * 1_500
-    assert await redis_client.zcard(doc_store.keys.dirty_documents) == 0
-    assert await redis_client.zcard(doc_store.keys.dirty_sessions) == 0
+    assert await dirty_count(redis_client, doc_store.keys, "documents") == 0
+    assert await dirty_count(redis_client, doc_store.keys, "sessions") == 0
 
 
 DOCUMENT_CALLS: dict[str, Any] = {

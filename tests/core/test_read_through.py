@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hotstore import HotStore
 from hotstore.core.keys import session_member
 from persistence.models import BotSession, User
+from tests.support.dirty import dirty_count, dirty_score
 
 TG = 5_000_000_001
 REGISTERED = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -59,7 +60,7 @@ async def test_loaded_entities_start_clean_with_the_idle_ttl(
     await store.get_user(TG)
     await store.bot("spin").get_session(TG)  # last_activity is old: the touch dirties the user, not the session
     assert 0 < await redis_client.pttl(store.keys.session("spin", TG)) <= store.settings.idle_ttl * 1000
-    assert await redis_client.zcard(store.keys.dirty_sessions) == 0
+    assert await dirty_count(redis_client, store.keys, "sessions") == 0
 
 
 async def test_xp_on_a_loaded_user_adds_to_the_sql_totals(store: HotStore, sql_engine: AsyncEngine) -> None:
@@ -117,7 +118,7 @@ async def test_a_user_write_during_the_user_load_is_not_overwritten(
     monkeypatch.setattr(store.cold_loads, "user", load_then_race)
     user = await store.get_user(TG)
     assert user is not None and user.username == "new"
-    assert await redis_client.zscore(store.keys.dirty_users, str(TG)) is not None
+    assert await dirty_score(redis_client, store.keys, "users", str(TG)) is not None
 
 
 async def test_reset_of_a_session_only_in_sql_resets_it(store: HotStore, sql_engine: AsyncEngine) -> None:
@@ -131,4 +132,4 @@ async def test_first_contact_racing_in_tasks_creates_one_user(
 ) -> None:
     states = await asyncio.gather(*(store.bot(bot).get_session(TG) for bot in ("a", "b", "a", "b")))
     assert len({state.user.id for state in states}) == 1
-    assert await redis_client.zscore(store.keys.dirty_sessions, session_member("a", TG)) is None
+    assert await dirty_score(redis_client, store.keys, "sessions", session_member("a", TG)) is None

@@ -27,6 +27,7 @@ from hotstore import (
 from hotstore.core.keys import board_member, iso_week, session_member
 from hotstore.core.redis_client import connect, embedded_server
 from persistence.models import BotSession, User
+from tests.support.dirty import dirty_count, dirty_score
 
 pytestmark = pytest.mark.on_cluster  # the redis_url tests run on the local Redis Cluster too
 
@@ -62,8 +63,8 @@ async def test_a_plain_read_leaves_user_and_session_clean(store: HotStore, redis
     bot = store.bot("spin")
     await bot.get_session(TG)
     await bot.get_session(TG)
-    assert await redis_client.zcard(store.keys.dirty_users) == 0
-    assert await redis_client.zcard(store.keys.dirty_sessions) == 0
+    assert await dirty_count(redis_client, store.keys, "users") == 0
+    assert await dirty_count(redis_client, store.keys, "sessions") == 0
 
 
 async def test_reads_keep_a_clean_entity_on_its_idle_ttl(store: HotStore, redis_client: aioredis.Redis) -> None:
@@ -80,7 +81,7 @@ async def test_a_changed_name_is_written_and_marks_the_user_dirty(
     state = await bot.get_session(TG, username="anna")
     assert state.user.username == "anna"
     assert state.user.version == 1
-    assert await redis_client.zscore(store.keys.dirty_users, str(TG)) is not None
+    assert await dirty_score(redis_client, store.keys, "users", str(TG)) is not None
     assert await redis_client.pttl(store.keys.user(TG)) == -1
 
 
@@ -142,16 +143,16 @@ async def test_save_returns_increasing_versions(store: HotStore) -> None:
 
 async def test_save_marks_the_session_dirty_without_ttl(store: HotStore, redis_client: aioredis.Redis) -> None:
     await store.bot("spin").save_session(TG, {"a": 1})
-    assert await redis_client.zscore(store.keys.dirty_sessions, session_member("spin", TG)) is not None
+    assert await dirty_score(redis_client, store.keys, "sessions", session_member("spin", TG)) is not None
     assert await redis_client.pttl(store.keys.session("spin", TG)) == -1
 
 
 async def test_save_keeps_the_first_dirty_time(store: HotStore, redis_client: aioredis.Redis) -> None:
     bot = store.bot("spin")
     await bot.save_session(TG, {"a": 1})
-    first = await redis_client.zscore(store.keys.dirty_sessions, session_member("spin", TG))
+    first = await dirty_score(redis_client, store.keys, "sessions", session_member("spin", TG))
     await bot.save_session(TG, {"a": 2})
-    assert await redis_client.zscore(store.keys.dirty_sessions, session_member("spin", TG)) == first
+    assert await dirty_score(redis_client, store.keys, "sessions", session_member("spin", TG)) == first
 
 
 async def test_save_for_an_unknown_user_creates_user_and_session(store: HotStore) -> None:
@@ -359,8 +360,8 @@ async def test_the_weekly_board_has_no_ttl_that_a_volatile_policy_could_evict(
 
 async def test_add_xp_marks_user_and_session_dirty(store: HotStore, redis_client: aioredis.Redis) -> None:
     await store.bot("spin").add_xp(TG, 5)
-    assert await redis_client.zscore(store.keys.dirty_users, str(TG)) is not None
-    assert await redis_client.zscore(store.keys.dirty_sessions, session_member("spin", TG)) is not None
+    assert await dirty_score(redis_client, store.keys, "users", str(TG)) is not None
+    assert await dirty_score(redis_client, store.keys, "sessions", session_member("spin", TG)) is not None
 
 
 # ---------------------------------------------------------------- users

@@ -23,6 +23,7 @@ from persistence.models import (
 from persistence.models import (
     TrainingHistory as HistoryRow,
 )
+from tests.support.dirty import dirty_members, dirty_score
 
 VICTIM, BYSTANDER = 1, 2
 MODELS = (User, UserBadge, BotSession, Subscription, Payment, PromocodeUsage, FreeTraining, HistoryRow)
@@ -54,15 +55,14 @@ async def rows_of(engine: AsyncEngine, user_id: int) -> dict[str, int]:
 async def redis_traces(store: HotStore, tg: int) -> list[str]:
     """Every key or member that still mentions the user."""
     keys = store.keys
-    traces = [k.decode() for k in await store.redis.keys(keys.tag + f":*:{tg}")]
+    traces = [k.decode() for k in await store.redis.keys("{" + keys.namespace + f"*:{tg}")]
     member = board_member(tg)
     boards = [keys.global_board, keys.bot_board("spin_bot"), keys.bot_board("quiz_bot")]
     boards.append(keys.weekly_board(iso_week(datetime.now(UTC))))
     traces += [board for board in boards if await store.redis.zscore(board, member) is not None]
-    if await store.redis.zscore(keys.dirty_users, str(tg)) is not None:
+    if await dirty_score(store.redis, keys, "users", str(tg)) is not None:
         traces.append("dirty user")
-    traces += [m.decode() for m, _ in await store.redis.zrange(keys.dirty_sessions, 0, -1, withscores=True)
-               if m.decode().endswith(f":{tg}")]  # fmt: skip
+    traces += [m for m in await dirty_members(store.redis, keys, "sessions") if m.endswith(f":{tg}")]
     return traces
 
 

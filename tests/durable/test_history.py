@@ -17,6 +17,7 @@ from hotstore.durable import TrainingHistory
 from hotstore.writebehind.flush import drain
 from persistence.engine import sessionmaker_for
 from persistence.models import User
+from tests.support.dirty import dirty_score
 
 NOW = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 
@@ -48,7 +49,7 @@ async def test_save_marks_the_user_dirty_and_bumps_the_version(history: Training
     version = await hot(store, 1, c.VERSION)
     await history.save(1, total_score=5)
     assert await hot(store, 1, c.VERSION) == version + 1
-    assert await store.redis.zscore(store.keys.dirty_users, "1") is not None
+    assert await dirty_score(store.redis, store.keys, "users", "1") is not None
     assert await store.redis.ttl(store.keys.user(1)) == -1
 
 
@@ -91,7 +92,7 @@ async def test_reapplying_after_total_redis_loss_counts_nothing(
 ) -> None:
     recorded = await history.save(1, total_score=30)
     await drain(store.redis, store.engine, store.settings)
-    lost = [key async for key in store.redis.scan_iter(match=f"{{{namespace}}}*", count=1000)]
+    lost = [key async for key in store.redis.scan_iter(match=f"{{{namespace}[}}:]*", count=1000)]
     assert store.keys.user(1).encode() in lost
     await store.redis.delete(*lost)  # Redis lost: every key of the namespace, dirty sets included
 

@@ -152,7 +152,7 @@ async def test_state_and_data_survive_a_flush_and_a_total_redis_loss(harness: Ha
         await harness.storage.set_state(key, state)
         await harness.storage.set_data(key, {"where": str(key.chat_id), "n": [1, 2]})
     await drain(redis_client, store.engine, store.settings)
-    async for key in redis_client.scan_iter(match="{" + namespace + "}*", count=1000):
+    async for key in redis_client.scan_iter(match="{" + namespace + "[}:]*", count=1000):
         await redis_client.delete(key)  # Redis lost everything of this namespace
 
     for key, state in ((private, "Form:age"), (group, "Form:name"), (dialog, "stack")):

@@ -82,7 +82,7 @@ async def running(store: HotStore) -> AsyncIterator[tuple[Application[Any, Any, 
 
 async def lose_redis(store: HotStore, redis: aioredis.Redis, namespace: str) -> None:
     await drain(redis, store.engine, store.settings)
-    async for key in redis.scan_iter(match="{" + namespace + "}*", count=1000):
+    async for key in redis.scan_iter(match="{" + namespace + "[}:]*", count=1000):
         await redis.delete(key)
 
 

@@ -24,7 +24,7 @@ from persistence.enums import FreeTrainingSource, PaymentStatus, SubscriptionTyp
 from persistence.migrate import alembic_config, current_revision, schema_differences, upgrade
 from persistence.models import Base, BotSession, FreeTraining, Payment, Subscription, User
 
-HEAD = "0004_bot_documents"
+HEAD = "0005_week_xp"
 
 V4_TYPES = {
     "postgresql": {"serial": "SERIAL", "ts": "TIMESTAMP WITHOUT TIME ZONE", "st": "subscriptiontype",

@@ -15,7 +15,7 @@ from persistence.models import Base
 async def redis_dump(client: aioredis.Redis, namespace: str) -> dict[bytes, Any]:
     """Every key of the namespace with its value and whether it has a TTL (dirty keys have none)."""
     state: dict[bytes, Any] = {}
-    async for key in client.scan_iter(match="{" + namespace + "}*", count=1000):
+    async for key in client.scan_iter(match="{" + namespace + "[}:]*", count=1000):
         kind = await client.type(key)
         if kind == b"hash":
             value: Any = await cast(Awaitable[dict[bytes, bytes]], client.hgetall(key))

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from hotstore.core.keys import board_member, session_member
 from hotstore.core.store import HotStore
 from hotstore.writebehind.runner import WriteBehind
+from tests.support.dirty import dirty_score
 
 FILLER_TG = 8_000_000_000
 DOCUMENT_BYTES = 2_000
@@ -46,8 +47,8 @@ async def entity_snapshot(client: aioredis.Redis, store: HotStore, telegram_id: 
     snapshot: dict[str, Any] = {
         "user": await client.hgetall(keys.user(telegram_id)),  # type: ignore[misc]
         "session": await client.hgetall(keys.session(bot, telegram_id)),  # type: ignore[misc]
-        "dirty_user": await client.zscore(keys.dirty_users, member),
-        "dirty_session": await client.zscore(keys.dirty_sessions, session_member(bot, telegram_id)),
+        "dirty_user": await dirty_score(client, keys, "users", member),
+        "dirty_session": await dirty_score(client, keys, "sessions", session_member(bot, telegram_id)),
         "global": await client.zscore(keys.global_board, on_board),
         "bot": await client.zscore(keys.bot_board(bot), on_board),
     }

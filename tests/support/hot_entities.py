@@ -67,7 +67,7 @@ async def hot_user(
         fields[c.USER_USERNAME] = username
     await redis.hset(key, mapping=fields)
     if dirty:
-        await mark_dirty(redis, key, keys.dirty_users, str(telegram_id), score_ms)
+        await mark_dirty(redis, key, keys.user_dirty_set(telegram_id), str(telegram_id), score_ms)
     return key
 
 
@@ -100,7 +100,7 @@ async def hot_session(
     }
     await redis.hset(key, mapping=fields)
     if dirty:
-        await mark_dirty(redis, key, keys.dirty_sessions, session_member(bot_name, telegram_id))
+        await mark_dirty(redis, key, keys.session_dirty_set(telegram_id), session_member(bot_name, telegram_id))
     return key
 
 
@@ -109,7 +109,7 @@ async def bump_xp(redis: aioredis.Redis, keys: KeyScheme, telegram_id: int, amou
     key = keys.user(telegram_id)
     await redis.hincrby(key, c.USER_XP, amount)
     await redis.hincrby(key, c.VERSION, 1)
-    await mark_dirty(redis, key, keys.dirty_users, str(telegram_id), T0_MS + 5)
+    await mark_dirty(redis, key, keys.user_dirty_set(telegram_id), str(telegram_id), T0_MS + 5)
 
 
 async def sql_user_row(engine: AsyncEngine, telegram_id: int) -> User | None:
@@ -126,6 +126,6 @@ async def sql_session_row(engine: AsyncEngine, user_id: int, bot_name: str) -> A
 
 async def delete_namespace(redis: RedisClient, namespace: str) -> None:
     """Delete the namespace's keys and the arq keys of its queue and cron jobs."""
-    for pattern in ("{" + namespace + "}*", f"arq:*{namespace}*"):
+    for pattern in ("{" + namespace + "[}:]*", f"arq:*{namespace}*"):
         async for key in redis.scan_iter(match=pattern, count=1000):
             await redis.delete(key)

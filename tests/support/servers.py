@@ -66,5 +66,5 @@ def reset_postgres_schema(url: str, *, create_tables: bool = False) -> None:
 
 async def delete_keys(client: RedisClient, namespace: str) -> None:
     """Delete every key of the test's namespace (never the whole database: other runs share a real Redis)."""
-    async for key in client.scan_iter(match="{" + namespace + "}*", count=1000):
+    async for key in client.scan_iter(match="{" + namespace + "[}:]*", count=1000):
         await client.delete(key)

@@ -28,6 +28,7 @@ from hotstore.durable import Badges
 from hotstore.writebehind.runner import WriteBehind
 from persistence.engine import create_engine
 from persistence.models import BotSession, User
+from tests.support.dirty import dirty_score
 from tests.support.pg_refusing import too_many_clients_server
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
@@ -93,7 +94,7 @@ async def test_poison_planted_in_redis_refuses_only_its_own_row(
     in_sql = await _sql_documents(real_store.engine)
     reached = sum(1 for tg in range(1, USERS + 1) if tg not in planted and in_sql.get(tg) == tg)
     still_dirty = [tg for tg in planted
-                   if await real_store.redis.zscore(real_store.keys.dirty_sessions, session_member(BOT, tg))]
+                   if await dirty_score(real_store.redis, real_store.keys, "sessions", session_member(BOT, tg))]
     assert reached == USERS - len(planted) and still_dirty == planted and totals.rejected == len(planted)
     assert status["refused_count"] == len(planted)
     report_figures(f"row=poison planted in redis acknowledged={USERS} sql={reached} redis={len(still_dirty)} "

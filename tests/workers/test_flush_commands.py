@@ -9,6 +9,7 @@ from hotstore.cli.operations import flush_all_async, status_async
 from hotstore.core import constants as c
 from hotstore.core.redis_client import connect
 from hotstore.core.settings import Settings
+from tests.support.dirty import dirty_count, dirty_set_of
 from tests.support.hot_entities import T0_MS, delete_namespace, hot_user, sql_user
 
 UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:9/none"
@@ -21,7 +22,7 @@ async def test_flush_all_exits_0_when_nothing_dirty_remains(store_settings: Sett
     code = await flush_all_async(store_settings)
 
     assert code == 0
-    assert await redis.zcard(store_settings.keys.dirty_users) == 0
+    assert await dirty_count(redis, store_settings.keys, "users") == 0
     await redis.aclose()
 
 
@@ -36,7 +37,7 @@ async def test_flush_all_exits_1_with_a_message_when_sql_is_unreachable(
 
     assert code == 1
     assert "entities stay dirty" in capsys.readouterr().err
-    assert await redis.zcard(settings.keys.dirty_users) == 1
+    assert await dirty_count(redis, settings.keys, "users") == 1
     await delete_namespace(redis, namespace)
     await redis.aclose()
 
@@ -46,7 +47,7 @@ async def test_flush_all_exits_1_when_an_entity_stays_dirty(
 ) -> None:
     redis = connect(store_settings)
     await redis.hset(store_settings.keys.user(5), mapping={c.USER_XP: 1})  # no version: cannot be flushed
-    await redis.zadd(store_settings.keys.dirty_users, {"5": T0_MS})
+    await redis.zadd(dirty_set_of(store_settings.keys, "users", "5"), {"5": T0_MS})
 
     code = await flush_all_async(store_settings)
 
@@ -60,7 +61,7 @@ async def test_status_reports_dirty_counts_oldest_age_and_metrics(
 ) -> None:
     redis = connect(store_settings)
     await hot_user(redis, store_settings.keys, 1, await sql_user(sql_engine, 1), xp=3, version=1, score_ms=T0_MS)
-    await redis.zadd(store_settings.keys.dirty_sessions, {"spin_bot:1": T0_MS + 1000})
+    await redis.zadd(dirty_set_of(store_settings.keys, "sessions", "spin_bot:1"), {"spin_bot:1": T0_MS + 1000})
     await redis.hset(store_settings.keys.metrics, mapping={c.METRIC_ROWS_FLUSHED: 12, c.METRIC_FAILURES: 2})
 
     info = await status_async(store_settings)

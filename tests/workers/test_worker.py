@@ -18,6 +18,7 @@ from hotstore.writebehind.backoff import Backoff
 from hotstore.writebehind.flusher import InProcessFlusher
 from hotstore.writebehind.metrics import read_metrics
 from hotstore.writebehind.runner import WriteBehind
+from tests.support.dirty import dirty_count
 from tests.support.hot_entities import delete_namespace, hot_user, settings_for, sql_user, sql_user_row
 from tests.support.servers import REDIS_ENV, real_server_url
 from workers.jobs import SETTINGS, STATE, flush_job, shutdown, startup
@@ -40,7 +41,7 @@ async def test_in_process_flusher_flushes_dirty_entities_in_the_background(
     async with InProcessFlusher(worker_settings):
         await hot_user(redis, worker_settings.keys, 31, uid, xp=77, version=2)
         for _ in range(100):
-            if await redis.zcard(worker_settings.keys.dirty_users) == 0:
+            if await dirty_count(redis, worker_settings.keys, "users") == 0:
                 break
             await asyncio.sleep(0.1)
         row = await sql_user_row(sql_engine, 31)
@@ -56,7 +57,7 @@ async def test_leaving_the_in_process_flusher_runs_a_final_flush(
     async with InProcessFlusher(worker_settings):
         await hot_user(redis, worker_settings.keys, 32, uid, xp=5, version=9)
     row = await sql_user_row(sql_engine, 32)
-    dirty = await redis.zcard(worker_settings.keys.dirty_users)
+    dirty = await dirty_count(redis, worker_settings.keys, "users")
     await redis.aclose()
     assert row is not None and (row.total_xp, row.version) == (5, 9)
     assert dirty == 0
@@ -85,7 +86,7 @@ async def test_failed_flush_is_counted_and_backs_off(redis_client: aioredis.Redi
     assert metrics[c.METRIC_FAILURES] == 1
     assert metrics[c.METRIC_LAST_ERROR] and metrics[c.METRIC_LAST_ERROR_AT]
     assert state.flush_backoff.in_outage
-    assert await redis_client.zcard(state.settings.keys.dirty_users) == 1  # nothing lost
+    assert await dirty_count(redis_client, state.settings.keys, "users") == 1  # nothing lost
 
 
 async def test_a_tick_is_skipped_while_another_worker_holds_the_flush_lease(
@@ -97,7 +98,7 @@ async def test_a_tick_is_skipped_while_another_worker_holds_the_flush_lease(
     await redis_client.set(settings.keys.flush_lock, "other-worker", px=c.FLUSH_LOCK_LEASE_MS)
 
     assert await state.flush_tick() is None
-    assert await redis_client.zcard(settings.keys.dirty_users) == 1
+    assert await dirty_count(redis_client, settings.keys, "users") == 1
     await redis_client.delete(settings.keys.flush_lock)
     totals = await state.flush_tick()
     assert totals is not None and totals.rows == 1

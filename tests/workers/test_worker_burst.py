@@ -66,7 +66,7 @@ async def test_the_burst_command_exits_0_after_draining(
         proc.kill()
         code = await proc.wait()
     finally:
-        await redis.delete(settings.keys.user(53), settings.keys.dirty_users)
+        await redis.delete(settings.keys.user(53), settings.keys.user_dirty_set(53))
         await redis.aclose()
     row = await sql_user_row(sql_engine, 53)
     assert code == 0

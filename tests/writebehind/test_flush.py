@@ -14,6 +14,7 @@ from hotstore.writebehind.entities import SESSIONS, USERS
 from hotstore.writebehind.flush import compare_and_clean, drain, flush_batch, read_dirty, write_rows
 from persistence.engine import create_engine
 from persistence.models import User
+from tests.support.dirty import dirty_count, dirty_members, dirty_score, dirty_set_of
 from tests.support.hot_entities import (
     bump_xp,
     hot_session,
@@ -38,7 +39,7 @@ async def test_dirty_user_reaches_sql_and_turns_clean_with_idle_ttl(
     assert row is not None
     assert (row.total_xp, row.level, row.username, row.version) == (250, 3, "ann", 3)
     assert totals.rows == 1 and totals.remaining == 0
-    assert await redis_client.zcard(settings.keys.dirty_users) == 0
+    assert await dirty_count(redis_client, settings.keys, "users") == 0
     assert 0 < await redis_client.ttl(key) <= settings.idle_ttl
 
 
@@ -55,7 +56,7 @@ async def test_dirty_session_documents_reach_sql(
 
     row = await sql_session_row(sql_engine, uid, "spin_bot")
     assert (row.session_data, row.stats_data, row.xp, row.version) == (session, stats, 40, 2)
-    assert await redis_client.zcard(settings.keys.dirty_sessions) == 0
+    assert await dirty_count(redis_client, settings.keys, "sessions") == 0
 
 
 async def test_write_landing_during_a_flush_keeps_the_entity_dirty(
@@ -72,7 +73,7 @@ async def test_write_landing_during_a_flush_keeps_the_entity_dirty(
     cleaned, kept = await compare_and_clean(redis_client, Scripts(redis_client), keys, batch, settings.idle_ttl)
 
     assert (cleaned, kept) == (0, 1)
-    assert await redis_client.zscore(keys.dirty_users, "5") is not None
+    assert await dirty_score(redis_client, keys, "users", "5") is not None
     assert await redis_client.ttl(keys.user(5)) == -1  # still dirty: never evictable
     await drain(redis_client, sql_engine, settings)
     row = await sql_user_row(sql_engine, 5)
@@ -93,7 +94,7 @@ async def test_flushing_twice_changes_nothing_the_second_time(
 
     row = await sql_user_row(sql_engine, 9)
     assert row is not None and (row.total_xp, row.version) == (120, 4)
-    assert await redis_client.zcard(settings.keys.dirty_users) == 0
+    assert await dirty_count(redis_client, settings.keys, "users") == 0
 
 
 async def test_an_older_version_never_overwrites_a_newer_row(
@@ -127,7 +128,8 @@ async def test_dirty_member_whose_hash_is_gone_just_leaves_the_dirty_set(
     redis_client: aioredis.Redis, sql_engine: AsyncEngine, sql_url: str, namespace: str
 ) -> None:
     settings = settings_for(sql_url, namespace)
-    await redis_client.zadd(settings.keys.dirty_sessions, {session_member("quiz_bot", 3): 1})
+    member = session_member("quiz_bot", 3)
+    await redis_client.zadd(dirty_set_of(settings.keys, "sessions", member), {member: 1})
 
     totals = await drain(redis_client, sql_engine, settings)
 
@@ -161,7 +163,7 @@ async def test_entity_rewritten_during_its_flush_moves_behind_the_others(
 
     await compare_and_clean(redis_client, Scripts(redis_client), keys, batch, settings.idle_ttl)
 
-    assert [m.decode() for m in await redis_client.zrange(keys.dirty_users, 0, -1)] == ["2", "1"]
+    assert await dirty_members(redis_client, keys, "users") == ["2", "1"]
 
 
 async def test_two_flushers_at_once_under_concurrent_writes_leave_sql_equal_to_redis(
@@ -194,7 +196,7 @@ async def test_two_flushers_at_once_under_concurrent_writes_leave_sql_equal_to_r
     for tg in users:
         row = await sql_user_row(sql_engine, tg)
         assert row is not None and (row.total_xp, row.version) == (15, 6), tg
-    assert await redis_client.zcard(keys.dirty_users) == 0
+    assert await dirty_count(redis_client, keys, "users") == 0
 
 
 async def test_flush_batch_of_an_empty_dirty_set_writes_nothing(
@@ -219,6 +221,6 @@ async def test_a_row_sql_refuses_stays_dirty_without_blocking_the_others(
     totals = await drain(redis_client, sql_engine, settings)
 
     assert (totals.rows, totals.rejected, totals.remaining) == (1, 1, 1)
-    assert await redis_client.zscore(keys.dirty_sessions, session_member("spin_bot", 2)) is not None
+    assert await dirty_score(redis_client, keys, "sessions", session_member("spin_bot", 2)) is not None
     row = await sql_session_row(sql_engine, uid, "spin_bot")
     assert row.session_data == {"a": 1}

@@ -18,6 +18,7 @@ from hotstore.core import constants as c
 from hotstore.core.keys import session_member
 from hotstore.writebehind.metrics import read_metrics
 from hotstore.writebehind.runner import WriteBehind
+from tests.support.dirty import dirty_count, dirty_score
 from tests.support.full_redis import entity_snapshot, fill_with_clean_sessions, make_full, used_memory
 from tests.support.redis_server import RedisServer
 
@@ -67,7 +68,7 @@ async def test_a_first_contact_on_a_full_redis_raises_store_full_and_leaves_redi
         await full_redis.store.bot("spin_bot").get_session(77, username="new")
 
     assert await full_redis.client.exists(full_redis.store.keys.user(77)) == 0
-    assert await full_redis.client.zscore(full_redis.store.keys.dirty_users, "77") is None
+    assert await dirty_score(full_redis.client, full_redis.store.keys, "users", "77") is None
 
 
 async def test_store_full_is_a_store_unavailable() -> None:
@@ -89,9 +90,9 @@ async def test_the_pressure_tick_never_evicts_a_dirty_entity(full_redis: FullRed
     keys = full_redis.store.keys
     await full_redis.cycle.pressure_tick()
 
-    assert await full_redis.client.zscore(keys.dirty_users, str(DIRTY_TG)) is not None
+    assert await dirty_score(full_redis.client, keys, "users", str(DIRTY_TG)) is not None
     assert await full_redis.client.exists(keys.user(DIRTY_TG), keys.session("spin_bot", DIRTY_TG)) == 2
-    assert await full_redis.client.zscore(keys.dirty_sessions, session_member("spin_bot", DIRTY_TG)) is not None
+    assert await dirty_score(full_redis.client, keys, "sessions", session_member("spin_bot", DIRTY_TG)) is not None
 
 
 async def test_the_pressure_tick_evicts_the_longest_idle_first(full_redis: FullRedis) -> None:
@@ -126,4 +127,4 @@ async def test_a_flush_tick_on_a_full_redis_still_flushes_the_dirty_entities(ful
     totals = await full_redis.cycle.flush_tick()  # ... and the flush lease cannot be stored: it flushes anyway
 
     assert totals is not None and totals.rows >= 1
-    assert await full_redis.client.zcard(full_redis.store.keys.dirty_users) == 0
+    assert await dirty_count(full_redis.client, full_redis.store.keys, "users") == 0

@@ -103,7 +103,8 @@ async def test_rebuild_leaves_no_temporary_key_behind(
 
     await rebuild_boards(redis_client, sql_engine, settings)
 
-    assert [k async for k in redis_client.scan_iter(match=settings.keys.temp_board("*"))] == []
+    temp_boards = settings.keys.temp_board(settings.keys.global_board, "*")
+    assert [k async for k in redis_client.scan_iter(match=temp_boards)] == []
 
 
 async def test_rebuild_after_a_flush_matches_the_boards_the_hot_path_kept(
@@ -128,7 +129,7 @@ async def test_a_temporary_board_evicted_mid_rebuild_is_never_swapped_in(
     redis_client: aioredis.Redis, namespace: str
 ) -> None:
     keys = settings_for("sqlite://", namespace).keys
-    temp, live = keys.temp_board("evicted"), keys.global_board
+    temp, live = keys.temp_board(keys.global_board, "evicted"), keys.global_board
     await redis_client.zadd(temp, {"a": 1})  # 3 members were written; Redis evicted the key and 1 came back
 
     assert await Scripts(redis_client).call(REBUILD_SWAP, [temp, live], [3]) == -1

@@ -22,6 +22,7 @@ from hotstore.writebehind.flush import drain
 from hotstore.writebehind.refused import RefusedRow, read_refused, record_refused
 from hotstore.writebehind.runner import WriteBehind
 from persistence.models import BotSession, User
+from tests.support.dirty import dirty_score, dirty_set_of
 from tests.support.hot_entities import hot_session, settings_for, sql_session_row, sql_user
 
 BOT = "spin_bot"
@@ -46,7 +47,7 @@ async def _thousand_dirty_sessions(redis: aioredis.Redis, engine: AsyncEngine, k
             key = keys.session(BOT, tg)
             pipe.hset(key, mapping={c.SESSION_USER_ID: uid, c.SESSION_XP: 0, c.SESSION_CREATED_MS: 1,
                                     c.SESSION_UPDATED_MS: 1, c.VERSION: 1, "s:x": encode_value("clean")})
-            pipe.zadd(keys.dirty_sessions, {session_member(BOT, tg): tg})
+            pipe.zadd(dirty_set_of(keys, "sessions", session_member(BOT, tg)), {session_member(BOT, tg): tg})
         await pipe.execute()
 
 
@@ -63,7 +64,7 @@ async def test_one_nul_in_a_thousand_sessions_blocks_only_itself(
 
     assert await _sessions_holding(sql_engine, "clean") == SESSIONS - 1
     assert (totals.rejected, totals.remaining) == (1, 1)
-    assert await redis_client.zscore(settings.keys.dirty_sessions, session_member(BOT, POISONED)) is not None
+    assert await dirty_score(redis_client, settings.keys, "sessions", session_member(BOT, POISONED)) is not None
     assert await redis_client.ttl(key) == -1  # dirty: never expires
     assert await redis_client.ttl(settings.keys.session(BOT, 1)) > 0  # the clean ones flushed and expire
     count, shown = await read_refused(redis_client, settings.keys)

@@ -22,6 +22,7 @@ from hotstore.writebehind.metrics import read_metrics
 from hotstore.writebehind.runner import WriteBehind
 from persistence.engine import create_engine
 from persistence.models import BotSession, User
+from tests.support.dirty import dirty_count, dirty_score
 from tests.support.hot_entities import (
     bump_xp,
     hot_session,
@@ -79,7 +80,7 @@ async def test_a_conflicted_entity_stays_dirty_until_sql_holds_its_state(
 
     await flush_batch(redis_client, sql_engine, settings, USERS)  # skipped by the guard: a conflict
 
-    assert await redis_client.zscore(settings.keys.dirty_users, "12") is not None
+    assert await dirty_score(redis_client, settings.keys, "users", "12") is not None
     assert await redis_client.pttl(key) == -1  # no idle TTL: it cannot be evicted before SQL has it
 
 
@@ -111,7 +112,7 @@ async def test_a_session_behind_sql_converges_too(
 
     row = await sql_session_row(sql_engine, uid, "spin_bot")
     assert (row.session_data, row.xp, row.version) == ({"n": 2}, 2, 7)
-    assert await redis_client.zscore(settings.keys.dirty_sessions, session_member("spin_bot", 14)) is None
+    assert await dirty_score(redis_client, settings.keys, "sessions", session_member("spin_bot", 14)) is None
 
 
 async def test_a_write_after_the_flush_read_is_not_overwritten_by_the_rebase(
@@ -156,4 +157,4 @@ async def test_two_flushers_after_a_rollback_under_concurrent_writes_leave_sql_e
         hot = await redis_client.hmget(keys.user(tg), [c.USER_XP, c.VERSION])  # type: ignore[misc]
         assert row is not None and (row.total_xp, str(row.version).encode()) == (15, hot[1]), tg
         assert hot[0] == b"15"  # every write after the rollback kept (1 + 2 + 3 + 4 + 5)
-    assert await redis_client.zcard(keys.dirty_users) == 0
+    assert await dirty_count(redis_client, keys, "users") == 0

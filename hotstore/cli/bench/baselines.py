@@ -105,7 +105,7 @@ async def delete_namespace(redis: object, keys: KeyScheme) -> None:
     """UNLINK every key of ``keys``'s namespace."""
     client = redis
     batch: list[bytes] = []
-    async for key in client.scan_iter(match=keys.tag + "*", count=1000):  # type: ignore[attr-defined]
+    async for key in client.scan_iter(match=keys.namespace_pattern, count=1000):  # type: ignore[attr-defined]
         batch.append(key)
         if len(batch) >= 1000:
             await client.unlink(*batch)  # type: ignore[attr-defined]

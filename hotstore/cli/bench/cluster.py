@@ -110,7 +110,7 @@ async def flush_rate(options: Options, workers: int) -> float:
 
 
 async def _delete(redis: object, settings: Settings) -> None:
-    async for key in redis.scan_iter(match=settings.keys.tag + "*", count=1000):  # type: ignore[attr-defined]
+    async for key in redis.scan_iter(match=settings.keys.namespace_pattern, count=1000):  # type: ignore[attr-defined]
         await redis.delete(key)  # type: ignore[attr-defined]
 
 

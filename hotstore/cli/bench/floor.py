@@ -49,7 +49,7 @@ class FloorPath:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=fields)
             pipe.hincrby(key, c.VERSION, 1)
-            pipe.zadd(self.keys.dirty_sessions, {session_member(bot, telegram_id): _ms()}, nx=True)
+            pipe.zadd(self.keys.session_dirty_set(telegram_id), {session_member(bot, telegram_id): _ms()}, nx=True)
             await pipe.execute()
 
     async def add_xp(self, telegram_id: int, bot: str, xp: int) -> int:
@@ -62,7 +62,7 @@ class FloorPath:
             pipe.zincrby(self.keys.bot_board(bot), xp, member)
             pipe.zincrby(self.week, xp, member)
             pipe.hincrby(user_key, c.VERSION, 1)
-            pipe.zadd(self.keys.dirty_users, {str(telegram_id): _ms()}, nx=True)
+            pipe.zadd(self.keys.user_dirty_set(telegram_id), {str(telegram_id): _ms()}, nx=True)
             total, _bot_xp, old_level, *_ = await pipe.execute()
         level = min(int(total) // 100 + 1, 100)
         if level > int(old_level or 1):

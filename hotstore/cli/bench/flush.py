@@ -71,7 +71,7 @@ async def _dirty_hashes(redis: aioredis.Redis, keys: KeyScheme, count: int, vers
                     c.VERSION: version,
                 }
                 pipe.hset(keys.user(tg), mapping=fields)
-                pipe.zadd(keys.dirty_users, {str(tg): T0_MS + tg})
+                pipe.zadd(keys.user_dirty_set(tg), {str(tg): T0_MS + tg})
             await pipe.execute()
 
 
@@ -138,7 +138,7 @@ async def main(args: argparse.Namespace) -> None:
             await bench_flush(engine, redis, settings, args.users)
             await bench_rebuild(engine, redis, settings, args.board_users)
         finally:
-            async for key in redis.scan_iter(match=settings.keys.tag + "*", count=10_000):
+            async for key in redis.scan_iter(match=settings.keys.namespace_pattern, count=10_000):
                 await redis.unlink(key)
             await redis.aclose()
             await engine.dispose()

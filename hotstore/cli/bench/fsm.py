@@ -153,7 +153,7 @@ async def run(options: Options) -> str:
             final = await drain(store.redis, store.engine, store.settings)
             return report(results, options, flushed + final.rows, final.remaining)
         finally:
-            for pattern in ("{" + namespace + "}*", prefix + "*"):
+            for pattern in ("{" + namespace + "[}:]*", prefix + "*"):
                 async for key in store.redis.scan_iter(match=pattern, count=1000):
                     await store.redis.delete(key)
             if baseline_redis is not store.redis:

@@ -83,8 +83,8 @@ class FloorTwoTrips:
         changed = [part for name, value in after.items() if before.get(name) != value for part in (name, value)]
         middle = time.perf_counter()
         await self.write(
-            keys=[keys.user(telegram_id), keys.session(bot, telegram_id), keys.dirty_users, keys.dirty_sessions,
-                  keys.global_board, keys.bot_board(bot), self.week],
+            keys=[keys.user(telegram_id), keys.session(bot, telegram_id), keys.user_dirty_set(telegram_id),
+                  keys.session_dirty_set(telegram_id), keys.global_board, keys.bot_board(bot), self.week],
             args=[int(time.time() * 1000), str(telegram_id), session_member(bot, telegram_id),
                   board_member(telegram_id), xp, len(changed) // 2, *changed],
         )

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from hotstore.core import constants as c
 from hotstore.core.codec import decode_documents
-from hotstore.core.keys import board_member
+from hotstore.core.keys import board_member, parse_document_member
 from hotstore.core.state import SessionState, UserState
 from persistence.models import BotDocument, BotSession, User
 
@@ -87,10 +87,15 @@ async def _compare_documents(store: HotStore, bot_names: Sequence[str], verdict:
         query = select(BotDocument.bot_name, BotDocument.doc_key, BotDocument.state, BotDocument.data)
         rows = {(bot, key): (state, data) for bot, key, state, data in
                 await conn.execute(query.where(BotDocument.bot_name.in_(list(bot_names))))}
-    prefix = f"{store.keys.tag}:d:"
+    found: dict[str, list[str]] = {bot_name: [] for bot_name in bot_names}
+    async for raw in store.redis.scan_iter(match=store.keys.document_pattern, count=CHUNK):
+        parsed = store.keys.parse_document(raw)
+        if parsed is not None:
+            bot_name, key = parse_document_member(parsed[1])
+            if bot_name in found:
+                found[bot_name].append(key)
     for bot_name in bot_names:
-        keys = [(raw.decode() if isinstance(raw, bytes) else raw)[len(prefix) + len(bot_name) + 1:] async for raw in
-                store.redis.scan_iter(match=store.keys.document(bot_name, "*"), count=CHUNK)]
+        keys = found[bot_name]
         async with store.redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.hgetall(store.keys.document(bot_name, key))

@@ -18,6 +18,7 @@ from rich.live import Live
 from hotstore.cli.demo.dashboard import Figures, RoundTripMeter, dashboard
 from hotstore.core import constants as c
 from hotstore.core.leaderboard import Board, Entry
+from hotstore.writebehind.flush import dirty_counts, oldest_dirty_score
 
 if TYPE_CHECKING:
     from hotstore.cli.demo.traffic import Traffic
@@ -59,16 +60,11 @@ class LiveView:
     async def sample(self) -> Sample:
         """Counts from Redis (dirty sets, worker metrics, the global board) and from the traffic."""
         keys, redis = self.store.keys, self.store.redis
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.zcard(keys.dirty_users)
-            pipe.zcard(keys.dirty_sessions)
-            pipe.zrange(keys.dirty_users, 0, 0, withscores=True)
-            pipe.zrange(keys.dirty_sessions, 0, 0, withscores=True)
-            pipe.hget(keys.metrics, c.METRIC_ROWS_FLUSHED)
-            dirty_users, dirty_sessions, oldest_user, oldest_session, flushed = await pipe.execute()
-        oldest = [score for _, score in (*oldest_user, *oldest_session)]
-        lag = max(0.0, time.time() - min(oldest) / 1000) if oldest else 0.0
-        return Sample(time.monotonic(), self.traffic.messages, int(dirty_users), int(dirty_sessions), lag,
+        counts = await dirty_counts(redis, keys)
+        oldest = await oldest_dirty_score(redis, keys)
+        flushed = await redis.hget(keys.metrics, c.METRIC_ROWS_FLUSHED)  # type: ignore[misc]  # sync|async union
+        lag = max(0.0, time.time() - oldest / 1000) if oldest is not None else 0.0
+        return Sample(time.monotonic(), self.traffic.messages, counts["users"], counts["sessions"], lag,
                       int(flushed or 0), await self._top(), self.meter.round_trips)
 
     async def _top(self) -> list[tuple[Entry, str]]:

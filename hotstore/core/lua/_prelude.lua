@@ -185,14 +185,27 @@ local function plan_award(user, session, amount)
   return {old_level, math.max(old_level, level_for(total)), total, bot_xp}
 end
 
--- Writes a planned award: XP, level, and the global, bot and weekly boards (the caller marks dirty). No TTL on
--- the weekly board: under a volatile-* policy Redis could evict a board keyed to expire at any time; the
--- write-behind sweep deletes boards older than HOTSTORE_WEEKLY_BOARD_WEEKS (hotstore.writebehind.weekly_boards).
-local function write_award(user, session, amount, award, global_board, bot_board, weekly_board, member)
+-- Writes a planned award: XP, level and the user's XP of ``week`` (the caller marks dirty); completes ``award``
+-- with the week's XP as award[5]. Every board score is an absolute value an entity holds (total, bot XP, week XP),
+-- so a board can always be brought back in line from the entities. ``boards`` (global, bot, weekly board keys) is
+-- given only when the boards share the script's node (a single Redis): they are written here, atomically with the
+-- XP. On a Redis Cluster each board is its own slot, and the client writes the returned scores to them.
+-- No TTL on the weekly board: the write-behind sweep deletes old weeks (hotstore.writebehind.weekly_boards).
+local function write_award(user, session, amount, award, week, member, boards)
   redis.call('HINCRBY', user, F.USER_XP, int_text(amount))
   redis.call('HINCRBY', session, F.SESSION_XP, int_text(amount))
   if award[2] ~= award[1] then redis.call('HSET', user, F.USER_LEVEL, int_text(award[2])) end
-  redis.call('ZADD', global_board, int_text(award[3]), member)
-  redis.call('ZADD', bot_board, int_text(award[4]), member)
-  redis.call('ZINCRBY', weekly_board, int_text(amount), member)
+  local week_xp = amount
+  if redis.call('HGET', user, F.USER_WEEK) == week then
+    week_xp = tonumber(redis.call('HGET', user, F.USER_WEEK_XP) or '0') + amount
+  else
+    redis.call('HSET', user, F.USER_WEEK, week)
+  end
+  redis.call('HSET', user, F.USER_WEEK_XP, int_text(week_xp))
+  award[5] = week_xp
+  if boards then
+    redis.call('ZADD', boards[1], int_text(award[3]), member)
+    redis.call('ZADD', boards[2], int_text(award[4]), member)
+    redis.call('ZADD', boards[3], int_text(week_xp), member)
+  end
 end

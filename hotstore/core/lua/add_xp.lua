@@ -1,22 +1,24 @@
--- add_xp: award (or take back) XP in one bot: user total, session (bot) XP, level, and the three boards.
--- The level is computed here, so concurrent awards each see the level they produced: every threshold
--- is reported crossed exactly once. Levels never go down.
--- KEYS[1] user hash, KEYS[2] session hash, KEYS[3] dirty users zset, KEYS[4] dirty sessions zset,
--- KEYS[5] global board, KEYS[6] bot board, KEYS[7] weekly board
--- ARGV     prelude head, then: user member, session member, board member, amount,
+-- add_xp: award (or take back) XP in one bot: user total, session (bot) XP, level, the user's week XP, and (on a
+-- single Redis) the three boards. The level is computed here, so concurrent awards each see the level they
+-- produced: every threshold is reported crossed exactly once. Levels never go down.
+-- KEYS[1] user hash, KEYS[2] session hash, KEYS[3] dirty users zset, KEYS[4] dirty sessions zset (one shard);
+--         KEYS[5] global board, KEYS[6] bot board, KEYS[7] weekly board: only when they share the node
+-- ARGV     prelude head, then: user member, session member, board member, ISO week, amount,
 --          n, then n pairs (min_xp, level) sorted by min_xp (n = 0: default formula)
--- Reply    {'OK', old level, new level, total xp, bot xp} | {'MISS'}
+-- Reply    {'OK', old level, new level, total xp, bot xp, week xp} | {'MISS'}
 --          | {'ERR', 'negative' | 'out_of_range', 'xp'}  (nothing written)
 load_blocks()
 local user, session = KEYS[1], KEYS[2]
 if absent(user, session) then return {'MISS'} end
-local user_member, session_member, board_member = next_arg(), next_arg(), next_arg()
+local user_member, session_member, board_member, week = next_arg(), next_arg(), next_arg(), next_arg()
 local amount = tonumber(next_arg())
 
 local award, code = plan_award(user, session, amount)
 if award == nil then return {'ERR', code, 'xp'} end
-write_award(user, session, amount, award, KEYS[5], KEYS[6], KEYS[7], board_member)
+local boards = nil
+if #KEYS >= 7 then boards = {KEYS[5], KEYS[6], KEYS[7]} end
+write_award(user, session, amount, award, week, board_member, boards)
 redis.call('HSET', session, F.SESSION_UPDATED_MS, int_text(NOW))
 mark_dirty(user, KEYS[3], user_member)
 mark_dirty(session, KEYS[4], session_member)
-return {'OK', award[1], award[2], award[3], award[4]}
+return {'OK', award[1], award[2], award[3], award[4], award[5]}

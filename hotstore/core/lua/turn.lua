@@ -1,25 +1,26 @@
 -- turn: the exit of bot.turn(): what the handler changed in the session's documents (top-level keys set or
--- deleted, explicit increments) and its XP award (user total, bot XP, level, three boards), in one atomic step.
--- KEYS[1] user hash, KEYS[2] session hash, KEYS[3] dirty users zset, KEYS[4] dirty sessions zset,
--- KEYS[5] global board, KEYS[6] bot board, KEYS[7] weekly board
--- ARGV     prelude head, then: user member, session member, board member, max encoded bytes per document,
+-- deleted, explicit increments) and its XP award (user total, bot XP, level, week XP; on a single Redis the three
+-- boards), in one atomic step.
+-- KEYS[1] user hash, KEYS[2] session hash, KEYS[3] dirty users zset, KEYS[4] dirty sessions zset (one shard);
+--         KEYS[5] global board, KEYS[6] bot board, KEYS[7] weekly board: only when they share the node
+-- ARGV     prelude head, then: user member, session member, board member, ISO week, max encoded bytes per document,
 --          the patch (as patch_session: n sets, m increments, k deletes), award ('1' | '0'), amount,
 --          n, then n pairs (min_xp, level) sorted by min_xp (n = 0: default formula)
 -- Reply    {'OK', session version, {field, new value, ...} of the increments, old level, new level, total xp,
---          bot xp} | {'MISS'}
+--          bot xp, week xp} | {'MISS'}
 --          | {'ERR', 'not_integer' | 'out_of_range' | 'too_large' | 'negative', field, prefix or 'xp'}
 --          (nothing written)
 load_blocks()
 local user, session = KEYS[1], KEYS[2]
 if absent(user, session) then return {'MISS'} end
-local user_member, session_member, board_member = next_arg(), next_arg(), next_arg()
+local user_member, session_member, board_member, week = next_arg(), next_arg(), next_arg(), next_arg()
 local max_bytes = tonumber(next_arg())
 local plan, code, detail = plan_patch(session, max_bytes)
 if plan == nil then return {'ERR', code, detail} end
 local award = next_arg() == '1'
 local amount = tonumber(next_arg())
 
-local planned = {1, 1, 0, 0}  -- old level, new level, total xp, bot xp
+local planned = {1, 1, 0, 0, 0}  -- old level, new level, total xp, bot xp, week xp
 if award then  -- checked before anything is written
   local code
   planned, code = plan_award(user, session, amount)
@@ -29,7 +30,9 @@ end
 local changed = #plan[1] > 0 or #plan[2] > 0
 if changed then write_patch(session, plan) end
 if award then
-  write_award(user, session, amount, planned, KEYS[5], KEYS[6], KEYS[7], board_member)
+  local boards = nil
+  if #KEYS >= 7 then boards = {KEYS[5], KEYS[6], KEYS[7]} end
+  write_award(user, session, amount, planned, week, board_member, boards)
   if not changed then redis.call('HSET', session, F.SESSION_UPDATED_MS, int_text(NOW)) end
   mark_dirty(user, KEYS[3], user_member)
 end
@@ -40,4 +43,4 @@ else
   version = tonumber(redis.call('HGET', session, F.VERSION) or '0')
   refresh(session)
 end
-return {'OK', version, plan[3], planned[1], planned[2], planned[3], planned[4]}
+return {'OK', version, plan[3], planned[1], planned[2], planned[3], planned[4], planned[5]}
