@@ -13,13 +13,17 @@ import random
 from collections.abc import Callable, Sequence
 
 import pytest
+import redis.asyncio as aioredis
 from redis.crc import key_slot
+from redis.exceptions import OutOfMemoryError
 
 from hotstore.core import constants as c
 from hotstore.core.cluster import RedisClient
 from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import KeyScheme
 from hotstore.writebehind.leases import ShardLeases, default_worker_id
+from tests.support.full_redis import make_full
+from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.on_cluster
 
@@ -260,6 +264,30 @@ async def test_holds_refuses_a_shard_outside_the_namespace(
 ) -> None:
     with pytest.raises(InvalidInput, match="shard"):
         make_worker("w").holds(shard)  # type: ignore[arg-type]
+
+
+async def test_leases_are_kept_and_shared_on_a_redis_above_maxmemory(
+    private_redis: Callable[..., RedisServer], lease_clock: TestClock
+) -> None:
+    client = aioredis.Redis.from_url(private_redis().url)
+    try:
+        for i in range(100):
+            await client.set(f"filler:{i}", "x" * 10_000)
+        keys = KeyScheme("full")
+        a = ShardLeases(client, keys, "a", clock=lease_clock)
+        b = ShardLeases(client, keys, "b", clock=lease_clock)
+        assert await a.refresh() == frozenset(range(SHARDS))
+        await make_full(client)
+        with pytest.raises(OutOfMemoryError):
+            await client.set("one-more", "y" * 1_000)
+
+        assert await a.refresh() == frozenset(range(SHARDS))  # the flush that makes room keeps its shards
+        assert await b.refresh() == frozenset()  # a newcomer registers on a full Redis too ...
+        await a.refresh()
+        await b.refresh()  # ... and gets its share
+        check_balanced([a.held, b.held])
+    finally:
+        await client.aclose()
 
 
 def test_every_key_of_a_refresh_is_in_the_namespace_slot() -> None:

@@ -7,9 +7,9 @@
 --   worker refreshed twice. A shard is free when its lease is absent or held by a worker that is not live
 --   (its heartbeat is gone: it stopped more than a lease ago, by the clients' clock).
 -- release: give back every lease of this worker and leave the workers set (a clean stop: takeover is at once).
--- The writes that need no memory (ZREMRANGEBYSCORE, DEL, PEXPIRE) go before those that may need some (ZADD,
--- SET), so on a Redis above maxmemory a worker that holds leases keeps them (Redis refuses a script only at a
--- memory-growing write before any other write).
+-- Redis refuses a script without flags under maxmemory only at a memory-growing write (ZADD, SET) that comes
+-- before every other write: ZREMRANGEBYSCORE (which needs no memory) goes first, so the leases are kept and
+-- shared on a Redis above maxmemory too, where the flush must go on to make entities clean and evictable.
 -- KEYS[1]        the live workers (ZSET, member = worker id, score = ms of its last heartbeat)
 -- KEYS[2..S+1]   the lease of shard 0..S-1 (STRING: the id of the worker holding it)
 -- ARGV[1]        this worker's id
