@@ -27,8 +27,10 @@ from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.on_cluster
 
-LEASE_MS = 5_000
-HEARTBEAT_MS = 1_000
+# Long leases: the test clock decides who is dead, and the lease keys' PX (the server's real time) never runs out
+# during a test, however slow the machine.
+LEASE_MS = 600_000
+HEARTBEAT_MS = 100_000
 SHARDS = KeyScheme().shards
 
 
@@ -64,13 +66,9 @@ def make_worker(redis_client: RedisClient, namespace: str, lease_clock: TestCloc
 
 
 async def lease_holders(redis: RedisClient, keys: KeyScheme) -> dict[int, str]:
-    """shard → the worker its lease key names (shards without a lease are left out)."""
-    holders = {}
-    for shard in keys.all_shards():
-        value = await redis.get(keys.shard_lease(shard))
-        if value is not None:
-            holders[shard] = value.decode()
-    return holders
+    """shard → the worker its lease key names (shards without a lease are left out); one MGET, one slot."""
+    values = await redis.mget([keys.shard_lease(shard) for shard in keys.all_shards()])
+    return {shard: value.decode() for shard, value in enumerate(values) if value is not None}
 
 
 async def check_observation(redis: RedisClient, workers: Sequence[ShardLeases]) -> None:
@@ -219,6 +217,46 @@ async def test_a_worker_joining_later_gets_its_share_once_the_others_gave_up_the
     await check_observation(redis_client, workers)
 
     check_balanced([a.held, b.held, late.held])
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_random_joins_deaths_releases_and_pauses_never_give_a_shard_to_two_and_then_balance(
+    make_worker: Callable[[str], ShardLeases], redis_client: RedisClient, lease_clock: TestClock, seed: int
+) -> None:
+    rng = random.Random(seed)
+    everyone: list[ShardLeases] = []
+    running: list[ShardLeases] = []
+
+    def start() -> None:
+        worker = make_worker(f"w{len(everyone):02d}")
+        everyone.append(worker)
+        running.append(worker)
+
+    for _ in range(3):
+        start()
+    for _ in range(150):
+        action = rng.random()
+        if action < 0.6:
+            await rng.choice(running).refresh()
+        elif action < 0.8:
+            lease_clock.advance(rng.randrange(HEARTBEAT_MS * 3))  # sometimes longer than some workers' leases
+        elif action < 0.87 and len(running) > 1:
+            running.remove(rng.choice(running))  # killed: it never refreshes again
+        elif action < 0.93 and len(running) > 1:
+            leaving = rng.choice(running)
+            running.remove(leaving)
+            await leaving.release()
+        elif len(running) < 7:
+            start()
+        await check_observation(redis_client, everyone)
+
+    lease_clock.advance(LEASE_MS + 1)  # every worker that stopped is now dead to the others
+    for _ in range(3):  # one round to be seen again by each other, two to balance
+        await refresh_all(running, redis_client)
+    await check_observation(redis_client, everyone)
+    check_balanced([worker.held for worker in running])
+    live = await redis_client.zrange(running[0].keys.workers, 0, -1)
+    assert sorted(member.decode() for member in live) == sorted(worker.worker_id for worker in running)
 
 
 async def test_holds_answers_from_the_last_refresh_until_its_leases_may_have_run_out(
