@@ -1,13 +1,16 @@
 """The arq jobs and hooks of ``hotstore worker``: each wraps one tick of the write-behind cycle.
 
 :func:`startup` builds the process's :class:`WriteBehind` from ``ctx[SETTINGS]`` (set by ``run_worker``) or from
-the environment (``arq workers.WorkerSettings``) into ``ctx[STATE]``; :func:`shutdown` runs the final flush. The
-write-behind logic itself lives in :mod:`hotstore.writebehind`; this module only adapts it to arq's calling
-convention.
+the environment (``arq workers.WorkerSettings``) into ``ctx[STATE]`` and starts its flush loop
+(:meth:`WriteBehind.run`): every worker process flushes the shards it holds a lease on, so flush throughput grows
+with workers. :func:`shutdown` stops the loop and runs the final flush. The board rebuild and the idle sweep are
+arq crons (one worker per tick is enough). The write-behind logic itself lives in :mod:`hotstore.writebehind`;
+this module only adapts it to arq's calling convention.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -21,6 +24,7 @@ log = logging.getLogger("workers")
 SETTINGS = "hotstore_settings"
 STATE = "hotstore_state"
 MONITOR = "hotstore_monitor"  # the /metrics and /healthz server, when configured
+FLUSH_LOOP = "hotstore_flush_loop"  # (task, stop event) of the process's flush loop
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -41,14 +45,18 @@ async def startup(ctx: dict[str, Any]) -> None:
         await cycle.close()
         raise
     ctx[STATE] = cycle
+    stopping = asyncio.Event()
+    task = asyncio.create_task(cycle.run(stopping, boards_and_sweep=False), name=f"hotstore-flush-{settings.namespace}")
+    ctx[FLUSH_LOOP] = (task, stopping)
     ctx[MONITOR] = start_monitoring(settings, ctx.get(METRICS_PORT))
     log.info("hotstore worker for namespace %r started", settings.namespace)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    """arq ``on_shutdown``: a final flush (bounded in time), then close the clients."""
+    """arq ``on_shutdown``: stop the flush loop, a final flush (bounded in time), then close the clients."""
     cycle: WriteBehind | None = ctx.pop(STATE, None)
     monitor = ctx.pop(MONITOR, None)  # /healthz stays up during the final flush
+    await stop_flush_loop(ctx)
     if cycle is None:
         stop_monitoring(monitor)
         return
@@ -59,11 +67,18 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         stop_monitoring(monitor)
 
 
-async def flush_job(ctx: dict[str, Any]) -> int:
-    """arq cron job: one flush tick; returns the rows written."""
-    cycle: WriteBehind = ctx[STATE]
-    totals = await cycle.flush_tick()
-    return totals.rows if totals else 0
+async def stop_flush_loop(ctx: dict[str, Any]) -> None:
+    """End the flush loop started by :func:`startup` (the flag ends it even if a cancellation is swallowed)."""
+    loop_state: tuple[asyncio.Task[None], asyncio.Event] | None = ctx.pop(FLUSH_LOOP, None)
+    if loop_state is None:
+        return
+    task, stopping = loop_state
+    stopping.set()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
 
 
 async def rebuild_job(ctx: dict[str, Any]) -> int:

@@ -1,12 +1,11 @@
 """arq configuration: ``arq workers.WorkerSettings`` (from the environment) or :func:`worker_options`.
 
-Scheduling: the flush is an arq **cron job every ``flush_interval`` seconds** (``second=`` a set; arq's
-cron granularity is one second), not one long-running loop job. Why: a unique cron tick runs on exactly
-one worker however many run; when a worker is SIGKILLed its tick is simply superseded by the next tick on
-a surviving worker within a second, whereas a long-running job would stay locked in ``arq:in-progress``
-until its timeout ran out. Crash safety never depends on arq re-running anything: the dirty marks stay in
-Redis until compare-and-clean. A tick that finds another flush still running (the ``flush_lock`` lease)
-returns at once. Intervals of 60 s or more flush once a minute.
+Scheduling: the flush is **not** an arq job. Every worker process runs its own flush loop (started in the
+``on_startup`` hook, :func:`workers.jobs.startup`) over the shards it holds a lease on
+(:mod:`hotstore.writebehind.leases`), so N workers flush disjoint shards and throughput grows with them; when
+a worker is SIGKILLed, its leases run out within ``SHARD_LEASE_MS`` and the survivors take its shards. A unique
+arq cron would run each tick on one worker only. Crash safety never depends on arq re-running anything: the
+dirty marks stay in Redis until compare-and-clean. The board rebuild and the idle sweep stay unique arq crons.
 
 The queue and every cron name carry the namespace, so several namespaces can share one arq Redis.
 """
@@ -26,7 +25,7 @@ from hotstore.core import constants as c
 from hotstore.core.cluster import is_cluster_url
 from hotstore.core.errors import InvalidInput
 from hotstore.core.settings import Settings
-from workers.jobs import SETTINGS, flush_job, rebuild_job, shutdown, startup, sweep_job
+from workers.jobs import SETTINGS, rebuild_job, shutdown, startup, sweep_job
 
 
 def queue_name(settings: Settings) -> str:
@@ -40,10 +39,9 @@ def every(seconds: float) -> set[int]:
 
 
 def cron_jobs(settings: Settings) -> list[CronJob]:
-    """The flush, rebuild and sweep crons of one namespace."""
+    """The rebuild and sweep crons of one namespace (the flush is each worker's own loop)."""
     prefix = f"hotstore:{settings.namespace}:"
     return [
-        cron(flush_job, name=prefix + "flush", second=every(settings.flush_interval), timeout=c.FLUSH_JOB_TIMEOUT_S),
         cron(
             rebuild_job,
             name=prefix + "rebuild",

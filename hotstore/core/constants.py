@@ -79,7 +79,6 @@ PRESSURE_EVICT_CHUNK = 50  # entities per eviction script
 
 # Write-behind workers (workers/).
 ARQ_QUEUE_PREFIX = "arq:hotstore:"  # + namespace: one queue (and one set of cron job ids) per namespace
-FLUSH_LOCK_LEASE_MS = 5_000  # a killed flusher blocks the others for at most this long
 # Flush leases per shard (hotstore.writebehind.leases): a worker refreshes its leases at least every
 # SHARD_LEASE_HEARTBEAT_MS; one that stopped refreshing is dead after SHARD_LEASE_MS, and the others take its
 # shards. The lease only saves duplicate work: SQL's version guard keeps two workers on one shard safe.

@@ -175,11 +175,6 @@ class KeyScheme:
         return f"{self.tag}:lease:{shard}"
 
     @property
-    def flush_lock(self) -> str:
-        """The namespace's flush lease (one flusher at a time), until the per-shard leases replace it."""
-        return f"{self.tag}:lock:flush"
-
-    @property
     def workers(self) -> str:
         return f"{self.tag}:workers"
 

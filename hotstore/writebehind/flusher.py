@@ -16,13 +16,11 @@ Redis and SQL outages and only ends when it is stopped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotstore.core import constants as c
 from hotstore.core.cluster import RedisClient
 from hotstore.core.settings import Settings
 from hotstore.writebehind.flush import FlushTotals
@@ -68,22 +66,7 @@ class InProcessFlusher:
         self._task = asyncio.create_task(self._run(self._cycle), name=f"hotstore-flusher-{self.settings.namespace}")
 
     async def _run(self, cycle: WriteBehind) -> None:
-        loop = asyncio.get_running_loop()
-        next_rebuild = next_sweep = loop.time()
-        while not self._stopping.is_set():
-            try:
-                await cycle.flush_tick()
-                now = loop.time()
-                if now >= next_rebuild:
-                    next_rebuild = now + c.REBUILD_CHECK_INTERVAL_S
-                    await cycle.rebuild_tick()
-                if now >= next_sweep:
-                    next_sweep = now + c.SWEEP_INTERVAL_S
-                    await cycle.sweep_tick()
-            except Exception:  # a tick never raises; this is a bug, and the flusher must not die of it
-                log.exception("in-process flusher: unexpected error; going on")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.settings.flush_interval)
+        await cycle.run(self._stopping, boards_and_sweep=True)
 
     async def flush_now(self) -> FlushTotals:
         """Drain everything dirty now (errors propagate)."""

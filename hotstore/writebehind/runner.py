@@ -14,11 +14,11 @@ episode (:mod:`hotstore.writebehind.episodes`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.exceptions import OutOfMemoryError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core import constants as c
@@ -31,6 +31,7 @@ from hotstore.writebehind.backoff import Backoff
 from hotstore.writebehind.collector import read_redis_state
 from hotstore.writebehind.episodes import Episode
 from hotstore.writebehind.flush import FlushTotals, dirty_counts, drain, oldest_dirty_score
+from hotstore.writebehind.leases import ShardLeases, default_worker_id
 from hotstore.writebehind.metrics import read_metrics, record_evictions, record_failure, record_flush
 from hotstore.writebehind.pressure import memory_usage, relieve_pressure
 from hotstore.writebehind.rebuild import rebuild_boards_if_lost
@@ -42,7 +43,7 @@ from persistence.engine import create_engine
 
 log = logging.getLogger("hotstore.writebehind")
 
-FLUSH_BUDGET_S = c.FLUSH_LOCK_LEASE_MS / 1000 / 2  # a tick's drain ends well before its lock lease runs out
+FLUSH_BUDGET_S = c.SHARD_LEASE_MS / 1000 / 2  # a tick's drain ends well before its shard leases run out
 DRAIN_ROUNDS = 3  # drains of flush_everything before giving up on entities that keep being rewritten
 
 
@@ -65,6 +66,7 @@ class WriteBehind:
     engine: AsyncEngine
     scripts: Scripts
     flush_backoff: Backoff
+    leases: ShardLeases  # the shards this process flushes (hotstore.writebehind.leases)
     rebuild_backoff: Backoff = field(default_factory=lambda: Backoff(base_s=1.0, cap_s=c.FLUSH_BACKOFF_MAX_S))
     owns_clients: bool = True
     pressure: Episode = field(default_factory=lambda: Episode("Redis memory pressure"))
@@ -81,8 +83,9 @@ class WriteBehind:
             settings=settings,
             redis=client,
             engine=engine if engine is not None else open_engine(settings),
-            scripts=Scripts(client),
+            scripts=(scripts := Scripts(client)),
             flush_backoff=Backoff(base_s=settings.flush_interval, cap_s=c.FLUSH_BACKOFF_MAX_S),
+            leases=ShardLeases(client, settings.keys, default_worker_id(), scripts=scripts),
             owns_clients=redis is None and engine is None,
         )
 
@@ -127,7 +130,9 @@ class WriteBehind:
         return await drain(self.redis, self.engine, self.settings, budget_s=budget_s, scripts=self.scripts)
 
     async def flush_tick(self, *, budget_s: float | None = FLUSH_BUDGET_S) -> FlushTotals | None:
-        """One flush tick: unless backing off or another flusher holds the lease, drain what is dirty.
+        """One flush tick: unless backing off, refresh this process's shard leases and drain what is dirty in the
+        shards it holds (N flushing processes flush disjoint shards; a lease only saves duplicate work, safety is
+        the version).
 
         Returns the totals, or ``None`` when the tick did not run or failed (failures are counted and logged).
         """
@@ -135,17 +140,16 @@ class WriteBehind:
         if not self.flush_backoff.ready():
             return None
         keys = self.settings.keys
-        lease = self.redis.lock(keys.flush_lock, timeout=c.FLUSH_LOCK_LEASE_MS / 1000, blocking=False)
         try:
-            if not await _acquire(lease):
-                return None  # another flusher is at work; the lease only saves wasted work, safety is the version
-            totals = await self.drain(budget_s=budget_s)
+            shards = await self.leases.refresh()
+            if not shards:
+                return FlushTotals()  # every shard is another live flusher's, until it gives some up
+            totals = await drain(self.redis, self.engine, self.settings, budget_s=budget_s, scripts=self.scripts,
+                                 shards=sorted(shards))
         except Exception as exc:
             self.flush_backoff.failed(exc)
             await record_failure(self.redis, keys, exc)
             return None
-        finally:
-            await _release(lease)
         self.flush_backoff.succeeded()
         self._observe_conflicts(totals)
         await record_flush(self.redis, keys, totals.rows)
@@ -175,17 +179,61 @@ class WriteBehind:
             log.warning("idle sweep failed: %s: %s", type(exc).__name__, exc)
             return 0
 
+    async def refresh_leases(self) -> None:
+        """The leases' heartbeat between flush ticks (a host whose flush interval is longer than the heartbeat);
+        a failure is logged: the leases held run out by themselves."""
+        try:
+            await self.leases.refresh()
+        except Exception as exc:
+            log.debug("shard lease refresh failed: %s: %s", type(exc).__name__, exc)
+
+    async def run(self, stopping: asyncio.Event, *, boards_and_sweep: bool) -> None:
+        """The host loop: a flush tick every ``flush_interval``, lease heartbeats in between, and (with
+        ``boards_and_sweep``: the in-process flusher; a worker has arq crons for them) the board-rebuild check and
+        the idle sweep. Returns when ``stopping`` is set; never raises."""
+        loop = asyncio.get_running_loop()
+        next_flush = next_rebuild = next_sweep = loop.time()
+        heartbeat = self.leases.heartbeat_s
+        while not stopping.is_set():
+            now = loop.time()
+            try:
+                if now >= next_flush:
+                    next_flush = now + self.settings.flush_interval
+                    await self.flush_tick()
+                else:
+                    await self.refresh_leases()
+                if boards_and_sweep and now >= next_rebuild:
+                    next_rebuild = now + c.REBUILD_CHECK_INTERVAL_S
+                    await self.rebuild_tick()
+                if boards_and_sweep and now >= next_sweep:
+                    next_sweep = now + c.SWEEP_INTERVAL_S
+                    await self.sweep_tick()
+            except Exception:  # a tick never raises; this is a bug, and the flusher must not die of it
+                log.exception("write-behind loop: unexpected error; going on")
+            wait = max(0.0, min(next_flush - loop.time(), heartbeat))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), wait)
+
     async def final_flush(self, *, budget_s: float = c.SHUTDOWN_FLUSH_BUDGET_S) -> FlushTotals | None:
-        """The flush of a stopping process, bounded in time; failures are logged (the data stays dirty)."""
+        """The flush of a stopping process, bounded in time, over every shard (nothing waits for another flusher's
+        next tick), then the shard leases go back; failures are logged (the data stays dirty)."""
         try:
             totals = await asyncio.wait_for(self.drain(), budget_s)
         except Exception as exc:  # the data is safe in Redis, still dirty
             log.error("final flush failed, entities stay dirty in Redis: %s: %s", type(exc).__name__, exc)
+            await self._release_leases()
             return None
+        await self._release_leases()
         await record_flush(self.redis, self.settings.keys, totals.rows)
         if totals.remaining:
             log.warning("final flush left %d entities dirty in Redis (the next flusher takes them)", totals.remaining)
         return totals
+
+    async def _release_leases(self) -> None:
+        try:
+            await self.leases.release()
+        except Exception as exc:  # Redis unreachable: the leases run out by themselves
+            log.debug("shard leases not released: %s: %s", type(exc).__name__, exc)
 
     async def flush_everything(self) -> FlushTotals:
         """Drain until nothing is dirty (at most :data:`DRAIN_ROUNDS` rounds); errors propagate.
@@ -227,18 +275,4 @@ class WriteBehind:
         }
 
 
-async def _acquire(lease: Any) -> bool:
-    """Take the flush lease; a full Redis cannot store it, and then the flush runs without it (the lease only
-    saves duplicate work, safety is the version), so that entities still reach SQL and become evictable."""
-    try:
-        return bool(await lease.acquire())
-    except OutOfMemoryError:
-        return True
 
-
-async def _release(lease: Any) -> None:
-    try:
-        if await lease.owned():
-            await lease.release()
-    except Exception:  # lease expired or Redis unreachable: it expires by itself
-        log.debug("flush lease not released")

@@ -126,12 +126,12 @@ async def test_row_sigkilled_workers_lose_nothing(
 
 
 async def _freeze_lease_holder(proc: subprocess.Popen[bytes], redis: aioredis.Redis, keys: KeyScheme) -> bool:
-    """SIGSTOP ``proc`` (the only worker) while it holds the flush lease; True once done."""
+    """SIGSTOP ``proc`` (the only worker) while it holds the shard leases; True once done."""
     deadline = time.monotonic() + FREEZE_WAIT_S
     while time.monotonic() < deadline:
-        if await redis.exists(keys.flush_lock):
+        if await redis.exists(keys.shard_lease(0)):
             os.kill(proc.pid, signal.SIGSTOP)
-            if await redis.exists(keys.flush_lock):  # still held: the frozen worker holds it
+            if await redis.exists(keys.shard_lease(0)):  # still held: the frozen worker holds it
                 return True
             os.kill(proc.pid, signal.SIGCONT)  # it released it just before the signal: try again
         await asyncio.sleep(0.002)

@@ -15,13 +15,15 @@ from hotstore.core.errors import InvalidInput
 from hotstore.core.redis_client import connect
 from hotstore.core.settings import Settings
 from hotstore.writebehind.backoff import Backoff
+from hotstore.writebehind.flush import FlushTotals
 from hotstore.writebehind.flusher import InProcessFlusher
+from hotstore.writebehind.leases import ShardLeases
 from hotstore.writebehind.metrics import read_metrics
 from hotstore.writebehind.runner import WriteBehind
 from tests.support.dirty import dirty_count
 from tests.support.hot_entities import delete_namespace, hot_user, settings_for, sql_user, sql_user_row
 from tests.support.servers import REDIS_ENV, real_server_url
-from workers.jobs import SETTINGS, STATE, flush_job, shutdown, startup
+from workers.jobs import FLUSH_LOOP, SETTINGS, STATE, shutdown, startup
 from workers.settings import cron_jobs, every, queue_name, worker_settings_from_env
 
 UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:9/none"  # port 9 (discard): nothing listens
@@ -89,19 +91,21 @@ async def test_failed_flush_is_counted_and_backs_off(redis_client: aioredis.Redi
     assert await dirty_count(redis_client, state.settings.keys, "users") == 1  # nothing lost
 
 
-async def test_a_tick_is_skipped_while_another_worker_holds_the_flush_lease(
+async def test_a_tick_flushes_nothing_while_another_worker_holds_every_shard_lease(
     redis_client: aioredis.Redis, sql_engine: AsyncEngine, sql_url: str, namespace: str
 ) -> None:
     settings = settings_for(sql_url, namespace)
     state = WriteBehind.open(settings, redis=redis_client, engine=sql_engine)
     await hot_user(redis_client, settings.keys, 1, await sql_user(sql_engine, 1), xp=1, version=1)
-    await redis_client.set(settings.keys.flush_lock, "other-worker", px=c.FLUSH_LOCK_LEASE_MS)
+    other = ShardLeases(redis_client, settings.keys, "other-worker")
+    assert len(await other.refresh()) == settings.keys.shards  # alone so far: it holds every shard
 
-    assert await state.flush_tick() is None
+    assert await state.flush_tick() == FlushTotals()  # our share is half, but none is free yet
     assert await dirty_count(redis_client, settings.keys, "users") == 1
-    await redis_client.delete(settings.keys.flush_lock)
+    await other.release()
     totals = await state.flush_tick()
     assert totals is not None and totals.rows == 1
+    assert state.leases.held == frozenset(settings.keys.all_shards())
 
 
 async def test_successful_flush_records_metrics(
@@ -152,8 +156,7 @@ def test_cron_seconds_follow_the_flush_interval() -> None:
 def test_queue_and_cron_names_carry_the_namespace() -> None:
     settings = Settings(namespace="family_a")
     assert queue_name(settings) == "arq:hotstore:family_a"
-    assert {job.name for job in cron_jobs(settings)} == {
-        "hotstore:family_a:flush",
+    assert {job.name for job in cron_jobs(settings)} == {  # the flush is each worker's own loop, not a cron
         "hotstore:family_a:rebuild",
         "hotstore:family_a:sweep",
     }
@@ -187,14 +190,18 @@ async def test_the_arq_jobs_run_the_same_write_behind_ticks(
     cycle = ctx[STATE]
     assert isinstance(cycle, WriteBehind)
     await hot_user(cycle.redis, settings.keys, 7, await sql_user(sql_engine, 7), xp=3, version=1)
-    rows = await flush_job(ctx)
+    row = None
+    for _ in range(200):  # the worker's own flush loop writes it (flush_interval 1 s); bounded, not timed
+        row = await sql_user_row(sql_engine, 7)
+        if row is not None and row.total_xp == 3:
+            break
+        await asyncio.sleep(0.05)
     await shutdown(ctx)
     cleanup = aioredis.Redis.from_url(settings.redis_url or "")
     await delete_namespace(cleanup, namespace)
     await cleanup.aclose()
-    row = await sql_user_row(sql_engine, 7)
-    assert rows == 1 and row is not None and row.total_xp == 3
-    assert STATE not in ctx
+    assert row is not None and row.total_xp == 3
+    assert STATE not in ctx and FLUSH_LOOP not in ctx
 
 
 async def test_the_in_process_flusher_enqueues_nothing_on_a_real_redis(
