@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from hotstore.core.keys import KeyScheme
 from tests.support.cluster import LocalCluster
 from tests.support.redis_server import RedisServer
 from tests.support.servers import PostgresDatabase, reset_postgres_schema
@@ -60,8 +61,9 @@ def cluster_run(tmp_path_factory: pytest.TempPathFactory, redis_cluster: LocalCl
     arq.directory.mkdir()
     arq.start()
     env = {name: value for name, value in os.environ.items() if name not in CONFIG_VARIABLES}
+    namespace = f"demo{uuid.uuid4().hex[:10]}"
     env.update(REDIS_URL=redis_cluster.urls()[1], DATABASE_URL=postgres_database.url, HOTSTORE_ARQ_REDIS_URL=arq.url,
-               HOTSTORE_NAMESPACE=f"demo{uuid.uuid4().hex[:10]}")
+               HOTSTORE_NAMESPACE=namespace)
     try:
         upgraded = _run(["db", "upgrade"], cwd, env)
         assert upgraded.returncode == 0, upgraded.stderr
@@ -71,7 +73,7 @@ def cluster_run(tmp_path_factory: pytest.TempPathFactory, redis_cluster: LocalCl
             demo = _run(["demo", "--duration", "4", "--users", "200", "--seed", "13"], cwd, env)
         finally:
             logs = _stop(workers)
-        counts = redis_cluster.keys_per_master()
+        counts = redis_cluster.keys_per_master(KeyScheme(namespace).namespace_pattern)
     finally:
         arq.stop()
     yield ClusterRun(demo, logs, counts)
@@ -88,3 +90,10 @@ def test_the_workers_on_the_cluster_stop_without_a_traceback(
 ) -> None:
     report_figures(f"keys per master after the demo: {cluster_run.keys_per_master}")
     assert all("Traceback" not in log for log in cluster_run.worker_logs), cluster_run.worker_logs
+
+
+def test_the_demo_namespace_spreads_over_every_master(cluster_run: ClusterRun) -> None:
+    """The sharded layout: each of the 3 masters holds at least 15% of the demo's keys."""
+    total = sum(cluster_run.keys_per_master)
+    assert total > 100, cluster_run.keys_per_master
+    assert all(count >= 0.15 * total for count in cluster_run.keys_per_master), cluster_run.keys_per_master

@@ -147,12 +147,15 @@ class LocalCluster:
         self.nodes[index].restart()
         self.wait_ready()
 
-    def keys_per_master(self) -> list[int]:
-        """``DBSIZE`` of every master, in slot order."""
+    def keys_per_master(self, match: str | None = None) -> list[int]:
+        """``DBSIZE`` of every master, in slot order; with ``match``, the keys matching that pattern."""
         counts = []
         for node in self.nodes:
             with redis.Redis(port=node.port) as client:
-                counts.append(int(client.dbsize()))
+                if match is None:
+                    counts.append(int(client.dbsize()))
+                else:
+                    counts.append(sum(1 for _ in client.scan_iter(match=match, count=1000)))
         return counts
 
     def stop(self) -> None:

@@ -7,10 +7,10 @@ Prints figures; asserts nothing.
 
 Every run uses a throw-away database next to ``--admin-url`` and a throw-away key namespace, and removes both.
 
-1. Flush: ``--users`` dirty user hashes are written to Redis, then N worker processes (each a
-   :class:`~hotstore.writebehind.runner.WriteBehind` with its own clients, running flush ticks as a worker does)
-   drain them; rows/s = users / seconds until nothing is dirty. Today one flush lease per namespace lets one
-   worker flush at a time, so the figure shows how far N workers do (not) scale.
+1. Flush: ``--users`` dirty user hashes are written to Redis (spread over the 64 shards), then N worker
+   processes start (each a :class:`~hotstore.writebehind.runner.WriteBehind` with its own clients, running flush
+   ticks as a worker's loop does). Each refreshes its shard leases until the N hold their shares, then all start
+   at once and drain; rows/s = users / seconds from that start until nothing is dirty.
 2. Leaderboard: ``--board-users`` members on the global board, then ``--board-calls`` calls each of rank, a page
    of 10 and around-me through ``store.leaderboards``; p50 and p99 in ms.
 """
@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hotstore.cli.bench.baselines import postgres_database
 from hotstore.cli.bench.flush import _dirty_hashes
@@ -63,15 +64,23 @@ def parse(argv: Sequence[str] | None) -> Options:
                    args.board_users, args.board_calls)
 
 
-def _worker(settings: Settings) -> None:
-    """One worker process: flush ticks until nothing is dirty (another worker may hold the lease meanwhile)."""
+def _worker(settings: Settings, workers: int, start: Any) -> None:
+    """One worker process: take its share of the shard leases, wait for the others at ``start`` (a barrier), then
+    flush ticks until nothing is dirty in any shard."""
 
     async def run() -> None:
         runner = WriteBehind.open(settings)
+        share = settings.keys.shards // workers
         try:
+            while True:  # balanced: every worker registered and this one holds its floor/ceil share
+                held = await runner.leases.refresh()
+                if await runner.redis.zcard(settings.keys.workers) == workers and len(held) in (share, share + 1):
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.to_thread(start.wait)
             while sum((await dirty_counts(runner.redis, settings.keys)).values()):
                 if await runner.flush_tick() is None:
-                    await asyncio.sleep(0.01)  # the lease is someone else's: try again shortly
+                    await asyncio.sleep(0.01)
         finally:
             await runner.close()
 
@@ -96,12 +105,14 @@ async def flush_rate(options: Options, workers: int) -> float:
         try:
             await _dirty_hashes(redis, settings.keys, options.users, version=2)  # type: ignore[arg-type]
             context = multiprocessing.get_context("spawn")
-            started = time.perf_counter()
-            procs = [context.Process(target=_worker, args=(settings,)) for _ in range(workers)]
+            start = context.Barrier(workers + 1)
+            procs = [context.Process(target=_worker, args=(settings, workers, start)) for _ in range(workers)]
             for proc in procs:
                 proc.start()
+            await asyncio.to_thread(start.wait)
+            started = time.perf_counter()
             for proc in procs:
-                proc.join()
+                await asyncio.to_thread(proc.join)
             seconds = time.perf_counter() - started
         finally:
             await _delete(redis, settings)
