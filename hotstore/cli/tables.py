@@ -64,6 +64,11 @@ def status_view(info: Mapping[str, Any], *, healthy: bool, reason: str, now: flo
     table.add_row("flushes", cell(metrics.get(c.METRIC_FLUSHES, 0)))
     table.add_row("last flush", cell(_moment(metrics.get(c.METRIC_LAST_FLUSH_AT), now)))
     table.add_row("last flush rows", cell(metrics.get(c.METRIC_LAST_FLUSH_ROWS, 0)))
+    workers = info.get("flush_workers")
+    if isinstance(workers, Mapping):
+        shown = ", ".join(f"{worker} {count}" for worker, count in sorted(workers.items()))
+        table.add_row("flush workers", cell(f"{len(workers)}" + (f" (shards held: {shown})" if shown else "")))
+        table.add_row("shards unleased", cell(info.get("unleased_shards")))
     table.add_section()
     for label, name in (("failures", c.METRIC_FAILURES), ("refused rows", c.METRIC_REFUSED_ROWS),
                         ("version conflicts", c.METRIC_VERSION_CONFLICTS),

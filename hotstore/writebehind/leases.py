@@ -34,7 +34,7 @@ from hotstore.core.keys import KeyScheme
 from hotstore.core.scripts import SHARD_LEASES, Scripts
 from persistence.clock import now_ms
 
-__all__ = ["ShardLeases", "default_worker_id"]
+__all__ = ["ShardLeases", "default_worker_id", "lease_holders"]
 
 _REFRESH = "refresh"
 _RELEASE = "release"
@@ -122,3 +122,21 @@ class ShardLeases:
         self._valid_until = 0
         await self._scripts.call(SHARD_LEASES, self._script_keys, [self.worker_id, self._clock(), self.lease_ms,
                                                                    _RELEASE])
+
+
+async def lease_holders(redis: RedisClient, keys: KeyScheme) -> tuple[dict[str, int], int]:
+    """Who flushes what, for ``hotstore status``: the live workers (heartbeat in ``keys.workers``) with the number
+    of shards each holds a lease on, and the number of shards no live worker holds. Two reads, no writes."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zrange(keys.workers, 0, -1)
+        pipe.mget([keys.shard_lease(shard) for shard in keys.all_shards()])
+        workers, leases = await pipe.execute()
+    held: dict[str, int] = {(w.decode() if isinstance(w, bytes) else w): 0 for w in workers}
+    free = 0
+    for raw in leases:
+        holder = raw.decode() if isinstance(raw, bytes) else raw
+        if holder in held:
+            held[holder] += 1
+        else:
+            free += 1
+    return held, free

@@ -31,7 +31,7 @@ from hotstore.writebehind.backoff import Backoff
 from hotstore.writebehind.collector import read_redis_state
 from hotstore.writebehind.episodes import Episode
 from hotstore.writebehind.flush import FlushTotals, dirty_counts, drain, oldest_dirty_score
-from hotstore.writebehind.leases import ShardLeases, default_worker_id
+from hotstore.writebehind.leases import ShardLeases, default_worker_id, lease_holders
 from hotstore.writebehind.metrics import read_metrics, record_evictions, record_failure, record_flush
 from hotstore.writebehind.pressure import memory_usage, relieve_pressure
 from hotstore.writebehind.rebuild import rebuild_boards_if_lost
@@ -261,12 +261,15 @@ class WriteBehind:
         redis_state = await read_redis_state(self.redis, keys)
         oldest = await oldest_dirty_score(self.redis, keys)
         refused_count, refused_rows = await read_refused(self.redis, keys)
+        workers, unleased = await lease_holders(self.redis, keys)
         return {
             "namespace": self.settings.namespace,
             "dirty_users": counts["users"],
             "dirty_sessions": counts["sessions"],
             "dirty_documents": counts.get("documents", 0),
             "oldest_dirty_age_s": max(0.0, (now_ms() - oldest) / 1000) if oldest is not None else None,
+            "flush_workers": workers,  # live worker id -> shards it holds a flush lease on
+            "unleased_shards": unleased,  # shards no live worker flushes now (all of them when none runs)
             "refused_count": refused_count,
             "refused_rows": refused_rows,
             "metrics": await read_metrics(self.redis, keys),

@@ -216,3 +216,19 @@ async def test_the_in_process_flusher_enqueues_nothing_on_a_real_redis(
     await delete_namespace(redis, namespace)
     await redis.aclose()
     assert queued == 0
+
+
+async def test_status_shows_which_worker_flushes_how_many_shards(
+    redis_client: aioredis.Redis, sql_engine: AsyncEngine, sql_url: str, namespace: str
+) -> None:
+    settings = settings_for(sql_url, namespace)
+    state = WriteBehind.open(settings, redis=redis_client, engine=sql_engine)
+    before = await state.status()
+    await state.flush_tick()
+    during = await state.status()
+    await state.final_flush()  # a clean stop hands the shards back
+    after = await state.status()
+
+    assert (before["flush_workers"], before["unleased_shards"]) == ({}, settings.keys.shards)
+    assert (during["flush_workers"], during["unleased_shards"]) == ({state.leases.worker_id: settings.keys.shards}, 0)
+    assert (after["flush_workers"], after["unleased_shards"]) == ({}, settings.keys.shards)
