@@ -82,8 +82,8 @@ ARQ_QUEUE_PREFIX = "arq:hotstore:"  # + namespace: one queue (and one set of cro
 # Flush leases per shard (hotstore.writebehind.leases): a worker refreshes its leases at least every
 # SHARD_LEASE_HEARTBEAT_MS; one that stopped refreshing is dead after SHARD_LEASE_MS, and the others take its
 # shards. The lease only saves duplicate work: SQL's version guard keeps two workers on one shard safe.
-SHARD_LEASE_MS = 5_000  # a killed worker's shards wait at most this long for a survivor
-SHARD_LEASE_HEARTBEAT_MS = 1_000  # well below SHARD_LEASE_MS: a refresh that comes late loses nothing
+SHARD_LEASE_MS = 3_000  # a killed worker's shards wait at most this long for a survivor
+SHARD_LEASE_HEARTBEAT_MS = 500  # well below SHARD_LEASE_MS: a refresh that comes late loses nothing
 MAX_WORKER_ID_LENGTH = 200  # a flush worker's id (a member of keys.workers, the value of its leases)
 REFUSED_ROWS_MAX = 1000  # fields of keys.refused: a runaway of refused rows cannot grow Redis without bound
 REFUSED_ROWS_SHOWN = 5  # refused rows listed by hotstore status

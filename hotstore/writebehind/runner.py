@@ -188,20 +188,33 @@ class WriteBehind:
             log.debug("shard lease refresh failed: %s: %s", type(exc).__name__, exc)
 
     async def run(self, stopping: asyncio.Event, *, boards_and_sweep: bool) -> None:
-        """The host loop: a flush tick every ``flush_interval``, lease heartbeats in between, and (with
-        ``boards_and_sweep``: the in-process flusher; a worker has arq crons for them) the board-rebuild check and
-        the idle sweep. Returns when ``stopping`` is set; never raises."""
+        """The host loop: a flush tick every ``flush_interval`` and (with ``boards_and_sweep``: the in-process
+        flusher; a worker has arq crons for them) the board-rebuild check and the idle sweep, while a task beside it
+        refreshes the shard leases every heartbeat, however long a tick takes. Returns when ``stopping`` is set;
+        never raises."""
+        heartbeat = asyncio.create_task(self._heartbeat(stopping), name="hotstore-shard-leases")
+        try:
+            await self._ticks(stopping, boards_and_sweep=boards_and_sweep)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _heartbeat(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            await self.refresh_leases()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self.leases.heartbeat_s)
+
+    async def _ticks(self, stopping: asyncio.Event, *, boards_and_sweep: bool) -> None:
         loop = asyncio.get_running_loop()
         next_flush = next_rebuild = next_sweep = loop.time()
-        heartbeat = self.leases.heartbeat_s
         while not stopping.is_set():
             now = loop.time()
             try:
                 if now >= next_flush:
                     next_flush = now + self.settings.flush_interval
                     await self.flush_tick()
-                else:
-                    await self.refresh_leases()
                 if boards_and_sweep and now >= next_rebuild:
                     next_rebuild = now + c.REBUILD_CHECK_INTERVAL_S
                     await self.rebuild_tick()
@@ -210,7 +223,7 @@ class WriteBehind:
                     await self.sweep_tick()
             except Exception:  # a tick never raises; this is a bug, and the flusher must not die of it
                 log.exception("write-behind loop: unexpected error; going on")
-            wait = max(0.0, min(next_flush - loop.time(), heartbeat))
+            wait = max(0.0, next_flush - loop.time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), wait)
 
