@@ -45,7 +45,7 @@ from hotstore.core.settings import Settings
 from hotstore.core.sql_errors import refused_by_sql
 from hotstore.writebehind.conflicts import RowKey, conflicts_of, rebase, sql_versions
 from hotstore.writebehind.entities import DOCUMENTS, ENTITIES, SESSIONS, USERS, Entity, Row
-from hotstore.writebehind.metrics import record_conflicts
+from hotstore.writebehind.metrics import record_conflicts, record_rows
 from hotstore.writebehind.metrics import record_refused as count_refused_rows
 from hotstore.writebehind.refused import RefusedRow, clear_refused, record_refused
 from hotstore.writebehind.telemetry import batch_timer
@@ -383,6 +383,7 @@ async def drain(
             continue
         while budget_s is None or time.monotonic() - started < budget_s:
             step = await flush_batch(redis, engine, settings, entity, scripts=scripts, max_score=bound, shards=wanted)
+            await record_rows(redis, settings.keys, step.rows)
             _add(totals, step)
             if step.batches == 0 or step.cleaned == 0:
                 break

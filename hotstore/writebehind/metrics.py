@@ -18,8 +18,14 @@ from hotstore.writebehind import telemetry
 from persistence.clock import now_ms
 
 __all__ = [
-    "now_ms", "read_metrics", "record_conflicts", "record_evictions", "record_failure", "record_flush",
+    "now_ms",
+    "read_metrics",
+    "record_conflicts",
+    "record_evictions",
+    "record_failure",
+    "record_flush",
     "record_refused",
+    "record_rows",
 ]
 
 log = logging.getLogger(__name__)
@@ -30,12 +36,18 @@ _COUNTERS = (c.METRIC_ROWS_FLUSHED, c.METRIC_FLUSHES, c.METRIC_FAILURES, c.METRI
 _TIMES = (c.METRIC_LAST_FLUSH_AT, c.METRIC_LAST_ERROR_AT)
 
 
+async def record_rows(redis: RedisClient, keys: KeyScheme, rows: int) -> None:
+    """Count ``rows`` rows one batch wrote to SQL, as soon as it committed (a worker killed later in its tick has
+    still counted what it wrote)."""
+    await _increment(redis, keys, c.METRIC_ROWS_FLUSHED, rows)
+
+
 async def record_flush(redis: RedisClient, keys: KeyScheme, rows: int) -> None:
-    """Count one flush that wrote ``rows`` rows (0 is a flush too: it proves the worker is alive)."""
+    """Count one flush that wrote ``rows`` rows (0 is a flush too: it proves the worker is alive); the rows themselves
+    were counted batch by batch (:func:`record_rows`)."""
     telemetry.flush_succeeded()
     try:
         async with redis.pipeline(transaction=can_transact(redis)) as pipe:
-            pipe.hincrby(keys.metrics, c.METRIC_ROWS_FLUSHED, rows)
             pipe.hincrby(keys.metrics, c.METRIC_FLUSHES, 1)
             pipe.hset(keys.metrics, mapping={c.METRIC_LAST_FLUSH_AT: now_ms(), c.METRIC_LAST_FLUSH_ROWS: rows})
             await pipe.execute()
