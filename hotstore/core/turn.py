@@ -34,7 +34,7 @@ from hotstore.core.levels import LevelTable
 from hotstore.core.loader import Profile
 from hotstore.core.patch import PatchPlan
 from hotstore.core.profile import UNSET, ProfileArg
-from hotstore.core.state import LevelUp, UserState, hash_fields
+from hotstore.core.state import LevelUp, UserState, hash_fields, session_reply
 from hotstore.core.validation import check_document, check_int
 
 if TYPE_CHECKING:
@@ -51,11 +51,13 @@ _SCALARS = (int, str, float, bool, type(None))  # immutable: unchanged when equa
 
 class _Snapshot:
     """A document as read on entering: its values (a shallow copy) and the encodings of its containers, which
-    a handler may change in place (scalars are compared by value, containers by encoding)."""
+    a handler may change in place (scalars are compared by value, containers by encoding). ``encodings`` are the
+    containers' encodings as read from Redis (no second encoding on entering); one missing is encoded here."""
 
-    def __init__(self, document: Mapping[str, Any]) -> None:
+    def __init__(self, document: Mapping[str, Any], encodings: Mapping[str, bytes] | None = None) -> None:
         self.values = dict(document)
-        self.containers = {key: encode_value(value) for key, value in document.items()
+        known = encodings or {}
+        self.containers = {key: known.get(key) or encode_value(value) for key, value in document.items()
                            if type(value) not in _SCALARS}
 
     def changed(self, document: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,7 +87,8 @@ class Turn:
         self._bot = bot
         self.telegram_id = telegram_id
         self._profile = {"username": username, "first_name": first_name, "last_name": last_name}
-        self.user: UserState | None = None
+        self._user: UserState | None = None
+        self._user_hash: list[bytes] | None = None  # the user hash as read, decoded on first use of .user
         self.session: dict[str, Any] = {}
         self.stats: dict[str, Any] = {}
         self.xp = 0  # XP earned in this bot, as read on entering
@@ -101,11 +104,22 @@ class Turn:
         if self._entered:
             raise InvalidInput("a Turn is entered once; start a new bot.turn() per message")
         self._entered = True
-        state = await self._bot.get_session(self.telegram_id, **self._profile)
-        self.user, self.session, self.stats = state.user, state.session, state.stats
-        self.xp, self.version = state.xp, state.version
-        self._original = (_Snapshot(self.session), _Snapshot(self.stats))
+        reply = await self._bot._touch_session(self.telegram_id, **self._profile)
+        encodings: tuple[dict[str, bytes], dict[str, bytes]] = ({}, {})
+        self.session, self.stats, meta = session_reply(reply[2], encodings)
+        self._user_hash = reply[1]
+        xp, version = meta.get(c.SESSION_XP), meta.get(c.VERSION)
+        self.xp = int(xp) if xp is not None else 0
+        self.version = int(version) if version is not None else 0
+        self._original = (_Snapshot(self.session, encodings[0]), _Snapshot(self.stats, encodings[1]))
         return self
+
+    @property
+    def user(self) -> UserState | None:
+        """The user as read on entering (None before); decoded when first asked for (most messages never do)."""
+        if self._user is None and self._user_hash is not None:
+            self._user = UserState.from_hash(hash_fields(self._user_hash))
+        return self._user
 
     def incr_session(self, key: str, delta: int = 1) -> None:
         """Add ``delta`` to the integer ``session[key]`` on leaving, atomically (a missing key starts at 0);
