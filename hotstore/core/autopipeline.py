@@ -68,6 +68,8 @@ class Coalescing:
     ) -> None:
         super().__init__(*args, **kwargs)
         self.batched = frozenset(name.upper() for name in batched)
+        # a client on one dedicated connection (redis-py's single_connection_client) is never pipelined
+        self._single_connection = bool(getattr(self, "single_connection_client", False))
         self.max_batch = max(1, max_batch)
         self.split = max(1, split)
         self._queue: list[_Pending] = []
@@ -79,15 +81,17 @@ class Coalescing:
         self.pipelined_calls = 0  # calls sent inside pipelines
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        name = args[0].upper() if isinstance(args[0], str) else args[0]
-        direct = super().execute_command  # type: ignore[misc]
-        if name not in self.batched or getattr(self, "single_connection_client", False):
-            return await direct(*args, **options)
+        name = args[0]
+        batched = self.batched
+        if name not in batched and isinstance(name, str):  # the commands of hotstore and redis-py come upper case
+            name = name.upper()
+        if name not in batched or self._single_connection:
+            return await super().execute_command(*args, **options)  # type: ignore[misc]
         self._busy += 1
         try:
             if self._busy == 1:  # nothing else waiting or in flight: no one to share a packet with, send now
                 self.direct_sent += 1
-                return await direct(*args, **options)
+                return await super().execute_command(*args, **options)  # type: ignore[misc]
             loop = asyncio.get_running_loop()
             future: asyncio.Future[Any] = loop.create_future()
             self._queue.append((args, options, future))

@@ -77,7 +77,10 @@ def session_reply(flat: list[bytes], encodings: tuple[dict[str, bytes], dict[str
     names = _FIELD_NAMES
     scalars = _SCALAR_VALUES
     chunked: dict[str, bytes] = {}  # heads and continuations of values split over several fields
-    for name, raw in zip(flat[::2], flat[1::2], strict=True):
+    if len(flat) % 2:
+        raise ValueError(f"a hash reply has an even number of parts, not {len(flat)}")
+    pairs = iter(flat)
+    for name, raw in zip(pairs, pairs, strict=True):  # (name, value) in turn, no copy of the reply into two slices
         where, key = names.get(name) or _field_name(name)
         if where >= _META:
             if where == _META:
@@ -121,7 +124,8 @@ def _join_chunked(chunked: dict[str, bytes], documents: tuple[dict[str, Any], di
     """Decode the values split over several fields (heads and continuations in ``chunked``) into ``documents``."""
     for head, raw in chunked.items():
         if raw[:1] == CHUNK_TAG and _CHUNK_SEPARATOR not in head:
-            where, key = _field_name(head.encode())
+            name = head.encode()
+            where, key = _FIELD_NAMES.get(name) or _field_name(name)
             encoded = join_chunks(head, raw, chunked)
             value = documents[where][key] = decode_value(encoded)
             if encodings is not None and type(value) not in _SCALAR_TYPES:

@@ -46,7 +46,7 @@ __all__ = ["Turn"]
 
 
 
-_SCALARS = (int, str, float, bool, type(None))  # immutable: unchanged when equal and of the same type
+_SCALARS = frozenset({int, str, float, bool, type(None)})  # immutable: unchanged when equal and of the same type
 
 
 class _Snapshot:
@@ -68,6 +68,8 @@ class _Snapshot:
             before = values.get(key, missing)
             kind = type(value)
             if kind in _SCALARS:
+                if before is value:  # the very object read (most keys of most messages): unchanged
+                    continue
                 if before is missing or type(before) is not kind or before != value:
                     out[key] = value
             elif key not in containers or containers[key] != encode_value(value):
