@@ -175,10 +175,13 @@ class AutoPipelineRedis(Coalescing, aioredis.Redis):  # type: ignore[misc]  # re
         connection = await pool.get_connection()
         try:
             await connection.send_packed_command(connection.pack_commands([args for args, _, _ in live]))
-            parse = self.parse_response
+            parse, read, callbacks = self.parse_response, connection.read_response, self.response_callbacks
             for args, options, future in live:
                 try:
-                    reply = await parse(connection, args[0], **options)
+                    if options or args[0] in callbacks:  # reply callbacks or options: redis-py's own parsing
+                        reply = await parse(connection, args[0], **options)
+                    else:  # a script's reply (no callback): as parse_response would return it
+                        reply = await read()
                 except ResponseError as exc:  # an error reply: this call's own, the stream is still in step
                     reply = exc
                 _answer(future, reply)

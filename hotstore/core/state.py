@@ -74,21 +74,21 @@ def session_reply(flat: list[bytes], encodings: tuple[dict[str, bytes], dict[str
     stats: dict[str, Any] = {}
     meta: dict[str, bytes] = {}
     documents = (session, stats)
-    names = _FIELD_NAMES
-    scalars = _SCALAR_VALUES
+    name_of = _FIELD_NAMES.get  # bound once: two lookups per field
+    scalar_of = _SCALAR_VALUES.get
     chunked: dict[str, bytes] = {}  # heads and continuations of values split over several fields
     if len(flat) % 2:
         raise ValueError(f"a hash reply has an even number of parts, not {len(flat)}")
     pairs = iter(flat)
     for name, raw in zip(pairs, pairs, strict=True):  # (name, value) in turn, no copy of the reply into two slices
-        where, key = names.get(name) or _field_name(name)
+        where, key = name_of(name) or _field_name(name)
         if where >= _META:
             if where == _META:
                 meta[key] = raw
             else:
                 chunked[key] = raw
             continue
-        value = scalars.get(raw, _ABSENT)  # a head (tag c) is never kept: only i and m encodings are
+        value = scalar_of(raw, _ABSENT)  # a head (tag c) is never kept: only i and m encodings are
         if value is not _ABSENT:
             documents[where][key] = value
             continue

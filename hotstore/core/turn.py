@@ -80,6 +80,10 @@ class _Snapshot:
         return [key for key in self.values if key not in document]
 
 
+_NOTHING_READ = _Snapshot({})  # before entering (never changed: a snapshot is only read)
+_DEFAULT_LEVELS = LevelTable()  # the default formula (immutable)
+
+
 class Turn:
     """The work of one message on one user in one bot (see the module docstring). Get one from
     :meth:`BotStore.turn` and use it as ``async with``."""
@@ -96,10 +100,10 @@ class Turn:
         self.xp = 0  # XP earned in this bot, as read on entering
         self.version = 0  # the session's version: as read, then as written on leaving
         self.level_up: LevelUp | None = None  # the XP award's outcome, known after leaving
-        self._original: tuple[_Snapshot, _Snapshot] = (_Snapshot({}), _Snapshot({}))
+        self._original: tuple[_Snapshot, _Snapshot] = (_NOTHING_READ, _NOTHING_READ)
         self._increments: dict[str, int] = {}
         self._xp: int | None = None
-        self._levels = LevelTable.from_config(None)
+        self._levels = _DEFAULT_LEVELS
         self._entered = False
 
     async def __aenter__(self) -> Turn:
@@ -142,7 +146,10 @@ class Turn:
         """Award ``amount`` XP in this bot on leaving, with the level and the three boards, as
         :meth:`BotStore.add_xp` does; several calls add up. ``turn.level_up`` holds the outcome after the block."""
         check_int("amount", amount, low=-c.MAX_XP_DELTA, high=c.MAX_XP_DELTA)
-        self._levels = levels if isinstance(levels, LevelTable) else LevelTable.from_config(levels)
+        if levels is None:
+            self._levels = _DEFAULT_LEVELS
+        else:
+            self._levels = levels if isinstance(levels, LevelTable) else LevelTable.from_config(levels)
         total = (self._xp or 0) + amount
         check_int("amount", total, low=-c.MAX_XP_DELTA, high=c.MAX_XP_DELTA)
         self._xp = total
