@@ -108,6 +108,8 @@ def scenario_levels(scenario_config: Mapping[str, Any] | None) -> list[Mapping[s
 class DatabaseService:
     """v4's high-level API for one bot (``bot_name`` None → env ``BOT_NAME`` → ``"spin_bot"``)."""
 
+    _handle: BotStore | None = None  # this bot on the store last used, kept between calls (a new store: a new one)
+
     def __init__(self, bot_name: str | None = None) -> None:
         self.bot_name = check_bot_name(bot_name or os.environ.get(ENV_BOT_NAME) or DEFAULT_BOT_NAME)
 
@@ -115,7 +117,11 @@ class DatabaseService:
         return await runtime.get_store()
 
     async def _bot(self) -> BotStore:
-        return (await self._store()).bot(self.bot_name)
+        store = await self._store()
+        handle = self._handle
+        if handle is None or handle.store is not store or handle.name != self.bot_name:
+            handle = self._handle = store.bot(self.bot_name)
+        return handle
 
     @asynccontextmanager
     async def _sql(self) -> AsyncIterator[AsyncSession]:

@@ -27,6 +27,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
+from redis.exceptions import ResponseError
 
 _pack: Callable[[tuple[Any, ...]], bytes] | None
 try:
@@ -67,6 +68,8 @@ class Coalescing:
     ) -> None:
         super().__init__(*args, **kwargs)
         self.batched = frozenset(name.upper() for name in batched)
+        # a client on one dedicated connection (redis-py's single_connection_client) is never pipelined
+        self._single_connection = bool(getattr(self, "single_connection_client", False))
         self.max_batch = max(1, max_batch)
         self.split = max(1, split)
         self._queue: list[_Pending] = []
@@ -78,15 +81,17 @@ class Coalescing:
         self.pipelined_calls = 0  # calls sent inside pipelines
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        name = args[0].upper() if isinstance(args[0], str) else args[0]
-        direct = super().execute_command  # type: ignore[misc]
-        if name not in self.batched or getattr(self, "single_connection_client", False):
-            return await direct(*args, **options)
+        name = args[0]
+        batched = self.batched
+        if name not in batched and isinstance(name, str):  # the commands of hotstore and redis-py come upper case
+            name = name.upper()
+        if name not in batched or self._single_connection:
+            return await super().execute_command(*args, **options)  # type: ignore[misc]
         self._busy += 1
         try:
             if self._busy == 1:  # nothing else waiting or in flight: no one to share a packet with, send now
                 self.direct_sent += 1
-                return await direct(*args, **options)
+                return await super().execute_command(*args, **options)  # type: ignore[misc]
             loop = asyncio.get_running_loop()
             future: asyncio.Future[Any] = loop.create_future()
             self._queue.append((args, options, future))
@@ -114,26 +119,25 @@ class Coalescing:
         if not live:
             return
         try:
-            async with self.pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
-                for args, options, _ in live:
-                    pipe.execute_command(*args, **options)
-                replies = await pipe.execute(raise_on_error=False)
+            await self._send_batch(live)
             self.batches_sent += 1
             self.pipelined_calls += len(live)
-        except BaseException as exc:  # the connection failed: every call of the batch sees the error
+        except BaseException as exc:  # the connection failed: every call of the batch not yet answered sees it
             for _, _, future in live:
                 if not future.done():
                     future.set_exception(exc if isinstance(exc, Exception) else ConnectionError(repr(exc)))
             if not isinstance(exc, Exception):
                 raise
-            return
+
+    async def _send_batch(self, live: list[_Pending]) -> None:
+        """Send ``live`` as one non-transactional pipeline and answer each call's future with its own reply or
+        error reply. Raises when the connection failed (the calls not yet answered get that error)."""
+        async with self.pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
+            for args, options, _ in live:
+                pipe.execute_command(*args, **options)
+            replies = await pipe.execute(raise_on_error=False)
         for (_, _, future), reply in zip(live, replies, strict=True):
-            if future.done():
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+            _answer(future, reply)
 
     async def drain(self) -> None:
         """Wait until every queued and in-flight batch has been answered."""
@@ -145,8 +149,47 @@ class Coalescing:
 
 
 
+def _answer(future: asyncio.Future[Any], reply: Any) -> None:
+    if future.done():  # the caller was cancelled meanwhile
+        return
+    if isinstance(reply, Exception):
+        future.set_exception(reply)
+    else:
+        future.set_result(reply)
+
+
 class AutoPipelineRedis(Coalescing, aioredis.Redis):  # type: ignore[misc]  # redis-py's own bases disagree on command_info
-    """A redis-py asyncio client that coalesces the batched commands of one loop turn into one pipeline."""
+    """A redis-py asyncio client that coalesces the batched commands of one loop turn into one pipeline.
+
+    A batch does not go through redis-py's ``Pipeline`` object (its command stack, script bookkeeping, reset and
+    watch state cost more Python per call than the call itself): it takes one pooled connection, packs every
+    command of the batch in one ``pack_commands`` call, sends them in one write and reads the replies in order,
+    each through the client's own ``parse_response`` (the same reply callbacks as an unpipelined call). Each
+    future is answered as soon as its reply is read; an error reply (``NOSCRIPT``, a script's ``error_reply``)
+    fails only its own call. A connection error or timeout closes the connection (its stream is no longer in
+    step) and fails the calls whose replies were not read yet; nothing is re-sent.
+    """
+
+    async def _send_batch(self, live: list[_Pending]) -> None:
+        pool = self.connection_pool
+        connection = await pool.get_connection()
+        try:
+            await connection.send_packed_command(connection.pack_commands([args for args, _, _ in live]))
+            parse, read, callbacks = self.parse_response, connection.read_response, self.response_callbacks
+            for args, options, future in live:
+                try:
+                    if options or args[0] in callbacks:  # reply callbacks or options: redis-py's own parsing
+                        reply = await parse(connection, args[0], **options)
+                    else:  # a script's reply (no callback): as parse_response would return it
+                        reply = await read()
+                except ResponseError as exc:  # an error reply: this call's own, the stream is still in step
+                    reply = exc
+                _answer(future, reply)
+        except BaseException:
+            await connection.disconnect()
+            raise
+        finally:
+            await pool.release(connection)
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await self.drain()

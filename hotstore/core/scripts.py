@@ -169,8 +169,18 @@ class Scripts:
         before (Redis's rule for scripts without flags), so a refused script wrote nothing: our scripts are
         all-or-nothing under ``maxmemory`` too.
         """
+        script = self._scripts[lua]
         try:
-            return await self._evalsha(lua, keys, args)
+            if not self._direct:
+                return await script(keys=keys, args=args)
+            # What AsyncScript.__call__ does, without its per-call import, isinstance check and tuple copies.
+            redis = self._redis
+            try:
+                return await redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call,unused-ignore]
+            except NoScriptError:
+                # the server lost the script (restart, SCRIPT FLUSH, another server): load it and retry once
+                script.sha = await redis.script_load(script.script)
+                return await redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call,unused-ignore]
         except UNAVAILABLE_ERRORS as exc:
             raise StoreUnavailable(f"Redis unreachable: {exc}") from exc
         except OutOfMemoryError as exc:
@@ -190,16 +200,3 @@ class Scripts:
             return None
         detail = [part.decode() if isinstance(part, bytes) else part for part in reply[1:]]
         raise InvalidInput(f"{lua.name} refused: {' '.join(map(str, detail))}")
-
-    async def _evalsha(self, lua: Lua, keys: list[str], args: list[Any]) -> Any:
-        # What AsyncScript.__call__ does, without its per-call import, isinstance check and tuple copies.
-        script = self._scripts[lua]
-        if not self._direct:
-            return await script(keys=keys, args=args)
-        redis = self._redis
-        try:
-            return await redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call,unused-ignore]
-        except NoScriptError:
-            # the server lost the script (restart, SCRIPT FLUSH, another server): load it and retry once
-            script.sha = await redis.script_load(script.script)
-            return await redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call,unused-ignore]

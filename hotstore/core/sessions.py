@@ -77,6 +77,13 @@ class BotStore:
 
         Touches the user as :meth:`HotStore.ensure_user` does; reading never dirties the session.
         """
+        reply = await self._touch_session(telegram_id, username, first_name, last_name)
+        return SessionState.from_reply(self.name, reply[1], reply[2])
+
+    async def _touch_session(self, telegram_id: int, username: ProfileArg, first_name: ProfileArg,
+                             last_name: ProfileArg) -> list[Any]:
+        """The ``touch_session`` script's reply (tag, user hash, session hash): :meth:`get_session` and the entry of
+        :class:`~hotstore.core.turn.Turn`, which decodes it itself."""
         check_telegram_id(telegram_id)
         ops = profile_ops(username, first_name, last_name)
         profile = profile_for_insert(username, first_name, last_name)
@@ -86,7 +93,7 @@ class BotStore:
         load = self._session_loader(telegram_id, create=True, profile=profile, user_index=1, session_index=2)
         reply = await self.store.run_script(scripts.TOUCH_SESSION, script_keys, args, load)
         assert reply is not None
-        return SessionState.from_reply(self.name, reply[1], reply[2])
+        return reply
 
     def turn(self, telegram_id: int, *, username: ProfileArg = UNSET, first_name: ProfileArg = UNSET,
              last_name: ProfileArg = UNSET) -> Turn:

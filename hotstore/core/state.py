@@ -30,9 +30,20 @@ _unpackb = msgpack.unpackb
 assert len(_STATS_PREFIX) == _PREFIX_LENGTH
 
 
-_SESSION, _STATS, _META = 0, 1, 2
+_SESSION, _STATS, _META, _PART = 0, 1, 2, 3  # _PART: a continuation field of a chunked value
 _FIELD_NAMES: dict[bytes, tuple[int, str]] = {}  # b's:chat_state' -> (_SESSION, 'chat_state'): names repeat
 _FIELD_NAMES_MAX = 4096  # documents are bots' own schemas, so a few hundred names; never grow past this
+_CHUNK_SEPARATOR = c.CHUNK_SEPARATOR
+
+# Decoded scalar values by their encoding (b'i0' -> 0, b'm\xaftraining_active' -> 'training_active'): most fields
+# of most sessions hold one of a few values (counters at 0, states, flags, None), and a dictionary hit costs a
+# fraction of msgpack's call. Only immutable results are kept (the same object may then sit in many documents);
+# lists and dicts are decoded anew every time. Bounded: emptied when full, so it follows what values are common.
+_SCALAR_VALUES: dict[bytes, Any] = {}
+_SCALAR_VALUES_MAX = 4096
+_SCALAR_RAW_MAX = 24  # bytes of an encoding worth keeping (a long text is rarely shared)
+_SCALAR_TYPES = frozenset({int, str, float, bool, type(None)})
+_ABSENT = object()
 
 
 def _field_name(name: bytes) -> tuple[int, str]:
@@ -44,39 +55,81 @@ def _field_name(name: bytes) -> tuple[int, str]:
         known = (_STATS, name[_PREFIX_LENGTH:].decode())
     else:
         known = (_META, name.decode())
+    if known[0] != _META and _CHUNK_SEPARATOR in known[1]:  # a continuation may hold any bytes
+        known = (_PART, name.decode())
     if len(_FIELD_NAMES) < _FIELD_NAMES_MAX:
         _FIELD_NAMES[name] = known
     return known
 
 
-def _session_reply(flat: list[bytes]) -> tuple[dict[str, Any], dict[str, Any], dict[str, bytes]]:
+def session_reply(flat: list[bytes], encodings: tuple[dict[str, bytes], dict[str, bytes]] | None = None,
+                   ) -> tuple[dict[str, Any], dict[str, Any], dict[str, bytes]]:
     """A session hash's HGETALL reply → ``(session_data, stats_data, metadata fields)`` in one pass: the same
-    documents as :func:`hotstore.core.codec.decode_documents` of :func:`hash_fields` (names decoded once)."""
+    documents as :func:`hotstore.core.codec.decode_documents` of :func:`hash_fields` (names decoded once).
+
+    ``encodings``, when given, receives the encoding of every list and dict value (session's, stats'), as
+    :func:`hotstore.core.codec.encode_value` gives it: what :class:`hotstore.core.turn.Turn` compares with on exit.
+    """
     session: dict[str, Any] = {}
     stats: dict[str, Any] = {}
     meta: dict[str, bytes] = {}
     documents = (session, stats)
-    names = _FIELD_NAMES
+    name_of = _FIELD_NAMES.get  # bound once: two lookups per field
+    scalar_of = _SCALAR_VALUES.get
     chunked: dict[str, bytes] = {}  # heads and continuations of values split over several fields
-    for name, raw in zip(flat[::2], flat[1::2], strict=True):
-        where, key = names.get(name) or _field_name(name)
-        if where == _META:
-            meta[key] = raw
+    if len(flat) % 2:
+        raise ValueError(f"a hash reply has an even number of parts, not {len(flat)}")
+    pairs = iter(flat)
+    for name, raw in zip(pairs, pairs, strict=True):  # (name, value) in turn, no copy of the reply into two slices
+        where, key = name_of(name) or _field_name(name)
+        if where >= _META:
+            if where == _META:
+                meta[key] = raw
+            else:
+                chunked[key] = raw
+            continue
+        value = scalar_of(raw, _ABSENT)  # a head (tag c) is never kept: only i and m encodings are
+        if value is not _ABSENT:
+            documents[where][key] = value
             continue
         tag = raw[:1]
-        if tag == CHUNK_TAG or c.CHUNK_SEPARATOR in key:  # a continuation may start with any byte
-            chunked[name.decode()] = raw
-        elif tag == INT_TAG:
-            documents[where][key] = int(raw[1:])
+        if tag == INT_TAG:
+            value = int(raw[1:])
         elif tag == PACKED_TAG:  # decode_value's msgpack branch, inlined
-            documents[where][key] = _unpackb(raw[1:], raw=False, strict_map_key=False)
+            value = _unpackb(raw[1:], raw=False, strict_map_key=False)
+        elif tag == CHUNK_TAG:
+            chunked[name.decode()] = raw
+            continue
         else:
-            documents[where][key] = decode_value(raw)  # raises on an unknown tag
-    for head, raw in chunked.items():
-        if raw[:1] == CHUNK_TAG and c.CHUNK_SEPARATOR not in head:
-            where, key = _field_name(head.encode())
-            documents[where][key] = decode_value(join_chunks(head, raw, chunked))
+            value = decode_value(raw)  # raises on an unknown tag
+        documents[where][key] = value
+        if type(value) in _SCALAR_TYPES:
+            _remember(raw, value)
+        elif encodings is not None:
+            encodings[where][key] = raw
+    if chunked:
+        _join_chunked(chunked, documents, encodings)
     return session, stats, meta
+
+
+def _remember(raw: bytes, value: Any) -> None:
+    if len(raw) <= _SCALAR_RAW_MAX:
+        if len(_SCALAR_VALUES) >= _SCALAR_VALUES_MAX:
+            _SCALAR_VALUES.clear()
+        _SCALAR_VALUES[raw] = value
+
+
+def _join_chunked(chunked: dict[str, bytes], documents: tuple[dict[str, Any], dict[str, Any]],
+                  encodings: tuple[dict[str, bytes], dict[str, bytes]] | None) -> None:
+    """Decode the values split over several fields (heads and continuations in ``chunked``) into ``documents``."""
+    for head, raw in chunked.items():
+        if raw[:1] == CHUNK_TAG and _CHUNK_SEPARATOR not in head:
+            name = head.encode()
+            where, key = _FIELD_NAMES.get(name) or _field_name(name)
+            encoded = join_chunks(head, raw, chunked)
+            value = documents[where][key] = decode_value(encoded)
+            if encodings is not None and type(value) not in _SCALAR_TYPES:
+                encodings[where][key] = encoded
 
 
 def _text(fields: Mapping[str, bytes], name: str) -> str | None:
@@ -149,7 +202,7 @@ class SessionState:
     @classmethod
     def from_reply(cls, bot_name: str, user: list[bytes], session: list[bytes]) -> SessionState:
         """From the flat HGETALL replies of the user hash and the session hash (what the scripts return)."""
-        session_data, stats_data, meta = _session_reply(session)
+        session_data, stats_data, meta = session_reply(session)
         return cls(
             user=UserState.from_hash(hash_fields(user)),
             bot_name=bot_name,

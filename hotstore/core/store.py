@@ -211,7 +211,9 @@ class HotStore:
         """
         blocks: LoadBlocks = []
         for _ in range(_LOAD_ATTEMPTS + 1):
-            call_args = [now_ms(), self.settings.idle_ttl * 1000, *_encode_blocks(blocks), *args]
+            ttl = self.settings.idle_ttl * 1000
+            # a warm call has no load blocks: their count, 0, without building the list
+            call_args = [now_ms(), ttl, *_encode_blocks(blocks), *args] if blocks else [now_ms(), ttl, 0, *args]
             reply = await self.scripts.tagged(lua, keys, call_args)
             if reply is not None:
                 return reply

@@ -35,7 +35,7 @@ from hotstore.core.levels import LevelTable
 from hotstore.core.loader import Profile
 from hotstore.core.patch import PatchPlan
 from hotstore.core.profile import UNSET, ProfileArg
-from hotstore.core.state import LevelUp, UserState, hash_fields
+from hotstore.core.state import LevelUp, UserState, hash_fields, session_reply
 from hotstore.core.validation import check_document, check_int
 
 if TYPE_CHECKING:
@@ -47,16 +47,18 @@ __all__ = ["Turn"]
 
 
 
-_SCALARS = (int, str, float, bool, type(None))  # immutable: unchanged when equal and of the same type
+_SCALARS = frozenset({int, str, float, bool, type(None)})  # immutable: unchanged when equal and of the same type
 
 
 class _Snapshot:
     """A document as read on entering: its values (a shallow copy) and the encodings of its containers, which
-    a handler may change in place (scalars are compared by value, containers by encoding)."""
+    a handler may change in place (scalars are compared by value, containers by encoding). ``encodings`` are the
+    containers' encodings as read from Redis (no second encoding on entering); one missing is encoded here."""
 
-    def __init__(self, document: Mapping[str, Any]) -> None:
+    def __init__(self, document: Mapping[str, Any], encodings: Mapping[str, bytes] | None = None) -> None:
         self.values = dict(document)
-        self.containers = {key: encode_value(value) for key, value in document.items()
+        known = encodings or {}
+        self.containers = {key: known.get(key) or encode_value(value) for key, value in document.items()
                            if type(value) not in _SCALARS}
 
     def changed(self, document: Mapping[str, Any]) -> dict[str, Any]:
@@ -67,6 +69,8 @@ class _Snapshot:
             before = values.get(key, missing)
             kind = type(value)
             if kind in _SCALARS:
+                if before is value:  # the very object read (most keys of most messages): unchanged
+                    continue
                 if before is missing or type(before) is not kind or before != value:
                     out[key] = value
             elif key not in containers or containers[key] != encode_value(value):
@@ -75,6 +79,10 @@ class _Snapshot:
 
     def deleted(self, document: Mapping[str, Any]) -> list[str]:
         return [key for key in self.values if key not in document]
+
+
+_NOTHING_READ = _Snapshot({})  # before entering (never changed: a snapshot is only read)
+_DEFAULT_LEVELS = LevelTable()  # the default formula (immutable)
 
 
 class Turn:
@@ -86,27 +94,39 @@ class Turn:
         self._bot = bot
         self.telegram_id = telegram_id
         self._profile = {"username": username, "first_name": first_name, "last_name": last_name}
-        self.user: UserState | None = None
+        self._user: UserState | None = None
+        self._user_hash: list[bytes] | None = None  # the user hash as read, decoded on first use of .user
         self.session: dict[str, Any] = {}
         self.stats: dict[str, Any] = {}
         self.xp = 0  # XP earned in this bot, as read on entering
         self.version = 0  # the session's version: as read, then as written on leaving
         self.level_up: LevelUp | None = None  # the XP award's outcome, known after leaving
-        self._original: tuple[_Snapshot, _Snapshot] = (_Snapshot({}), _Snapshot({}))
+        self._original: tuple[_Snapshot, _Snapshot] = (_NOTHING_READ, _NOTHING_READ)
         self._increments: dict[str, int] = {}
         self._xp: int | None = None
-        self._levels = LevelTable.from_config(None)
+        self._levels = _DEFAULT_LEVELS
         self._entered = False
 
     async def __aenter__(self) -> Turn:
         if self._entered:
             raise InvalidInput("a Turn is entered once; start a new bot.turn() per message")
         self._entered = True
-        state = await self._bot.get_session(self.telegram_id, **self._profile)
-        self.user, self.session, self.stats = state.user, state.session, state.stats
-        self.xp, self.version = state.xp, state.version
-        self._original = (_Snapshot(self.session), _Snapshot(self.stats))
+        reply = await self._bot._touch_session(self.telegram_id, **self._profile)
+        encodings: tuple[dict[str, bytes], dict[str, bytes]] = ({}, {})
+        self.session, self.stats, meta = session_reply(reply[2], encodings)
+        self._user_hash = reply[1]
+        xp, version = meta.get(c.SESSION_XP), meta.get(c.VERSION)
+        self.xp = int(xp) if xp is not None else 0
+        self.version = int(version) if version is not None else 0
+        self._original = (_Snapshot(self.session, encodings[0]), _Snapshot(self.stats, encodings[1]))
         return self
+
+    @property
+    def user(self) -> UserState | None:
+        """The user as read on entering (None before); decoded when first asked for (most messages never do)."""
+        if self._user is None and self._user_hash is not None:
+            self._user = UserState.from_hash(hash_fields(self._user_hash))
+        return self._user
 
     def incr_session(self, key: str, delta: int = 1) -> None:
         """Add ``delta`` to the integer ``session[key]`` on leaving, atomically (a missing key starts at 0);
@@ -127,7 +147,10 @@ class Turn:
         """Award ``amount`` XP in this bot on leaving, with the level and the three boards, as
         :meth:`BotStore.add_xp` does; several calls add up. ``turn.level_up`` holds the outcome after the block."""
         check_int("amount", amount, low=-c.MAX_XP_DELTA, high=c.MAX_XP_DELTA)
-        self._levels = levels if isinstance(levels, LevelTable) else LevelTable.from_config(levels)
+        if levels is None:
+            self._levels = _DEFAULT_LEVELS
+        else:
+            self._levels = levels if isinstance(levels, LevelTable) else LevelTable.from_config(levels)
         total = (self._xp or 0) + amount
         check_int("amount", total, low=-c.MAX_XP_DELTA, high=c.MAX_XP_DELTA)
         self._xp = total

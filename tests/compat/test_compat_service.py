@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
 
 from hotstore.compat import DatabaseService
 from hotstore.core.errors import InvalidInput
+from hotstore.core.store import HotStore
 from persistence import FreeTrainingSource, SubscriptionType, User, close_db, get_session
+from tests.support.servers import delete_keys
+from tests.support.stores import StoreFactory
 from tests.support.v4_process import v4_process
 
 TG = 777
@@ -187,3 +191,29 @@ async def test_close_db_writes_hot_state_back_to_sql(v4_db: DatabaseService) -> 
         user = (await session.execute(select(User).where(User.telegram_id == TG))).scalar_one()
 
     assert (user.total_xp, user.level, user.total_trainings, user.total_score) == (120, 2, 1, 120)
+
+
+async def test_the_facade_follows_the_store_it_is_given(make_store: StoreFactory, namespace: str) -> None:
+    other = f"{namespace}b"
+    first = await make_store()
+    second = await HotStore.open(replace(first.settings, namespace=other), redis=first.redis, engine=first.engine)
+    current = [first]
+
+    class Switching(DatabaseService):
+        async def _store(self) -> HotStore:
+            return current[0]
+
+    service = Switching("spin_bot")
+    try:
+        await service.save_session(TG, {"where": "first"}, {})
+        current[0] = second  # e.g. the process-wide store was closed and opened again
+        assert (await service.get_user_session(TG))["session"] != {"where": "first"}  # a new user in the new store
+        await service.save_session(TG, {"where": "second"}, {})
+        service.bot_name = "quiz_bot"
+        await service.save_session(TG, {"where": "quiz"}, {})
+        assert (await first.bot("spin_bot").get_session(TG)).session == {"where": "first"}
+        assert (await second.bot("spin_bot").get_session(TG)).session == {"where": "second"}
+        assert (await second.bot("quiz_bot").get_session(TG)).session == {"where": "quiz"}
+    finally:
+        await delete_keys(second.redis, other)
+        await second.close()

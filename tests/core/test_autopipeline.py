@@ -11,13 +11,17 @@ import pytest
 import redis.asyncio as aioredis
 from fakeredis.aioredis import FakeAsyncRedisConnection
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from hotstore.compat import DatabaseService
 from hotstore.core.autopipeline import AutoPipelineRedis, FastPackConnection, connect_autopipelined
+from hotstore.core.errors import StoreUnavailable
 from hotstore.core.redis_client import connect
 from hotstore.core.settings import Settings
 from hotstore.core.store import HotStore
+from persistence.engine import create_engine
+from tests.support.faults import blackhole
 
 INCR = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 FAIL_ON_NEGATIVE = "if tonumber(ARGV[1]) < 0 then return redis.error_reply('negative') end return ARGV[1]"
@@ -196,3 +200,66 @@ async def test_the_default_client_packs_with_hiredis_except_for_tls_and_sockets(
         other = connect(Settings(redis_url=url))
         assert other.connection_pool.connection_class is kind
         await other.aclose()
+
+
+async def test_a_batch_is_not_sent_through_a_redis_py_pipeline_object(
+    client: AutoPipelineRedis, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = client.register_script(INCR)
+    await client.script_load(INCR)
+
+    def no_pipeline(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a batch built a redis-py Pipeline")
+
+    monkeypatch.setattr(client, "pipeline", no_pipeline)
+    batches = client.batches_sent
+    replies = await asyncio.gather(*(script(keys=[f"{{{namespace}}}:n"], args=[1]) for _ in range(20)))
+    assert sorted(replies) == list(range(1, 21))
+    assert client.batches_sent > batches
+
+
+async def test_a_connection_lost_mid_batch_fails_only_the_calls_not_yet_answered(
+    client: AutoPipelineRedis, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.split = 1
+    key = f"{{{namespace}}}:n"
+    await client.set(key, 0)
+    kind = client.connection_pool.connection_class
+    original = kind.read_response
+    reads = {"count": 0}
+
+    async def failing_after_two(conn: Connection, *args: object, **kwargs: object) -> object:
+        reads["count"] += 1
+        if reads["count"] > 2:
+            raise RedisConnectionError("connection lost")
+        return await original(conn, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kind, "read_response", failing_after_two)
+    batches = client.batches_sent
+    # the first call goes at once (one read); the other nine share one batch, of which one reply is read
+    results = await asyncio.gather(*(client.incr(key) for _ in range(10)), return_exceptions=True)
+    monkeypatch.setattr(kind, "read_response", original)
+    answered = [r for r in results if not isinstance(r, BaseException)]
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert sorted(answered) == [1, 2] and len(failed) == 8
+    assert all(isinstance(error, RedisConnectionError) for error in failed)
+    assert client.batches_sent == batches  # the failed batch is not counted as sent
+    pool = client.connection_pool
+    assert not pool._in_use_connections  # the connection went back to the pool (closed, reconnected on use)
+    assert await client.incr(key) >= 3  # the client works on; the lost calls may or may not have run
+
+
+async def test_concurrent_calls_on_a_stalled_redis_all_raise_store_unavailable(namespace: str) -> None:
+    async with blackhole() as port:
+        settings = Settings(redis_url=f"redis://127.0.0.1:{port}/0", namespace=namespace, redis_timeout=0.5,
+                            autopipeline=True)
+        store = HotStore(settings, connect(settings), create_engine("sqlite+aiosqlite://"), owns_redis=True,
+                         owns_engine=True)
+        try:
+            bot = store.bot("spin_bot")
+            results = await asyncio.wait_for(
+                asyncio.gather(*(bot.add_xp(tg, 5) for tg in range(1, 11)), return_exceptions=True), 60.0)
+            assert all(isinstance(result, StoreUnavailable) for result in results), results
+            assert isinstance(store.redis, AutoPipelineRedis) and store.redis.direct_sent == 1  # the rest queued
+        finally:
+            await store.close()

@@ -90,6 +90,28 @@ async def test_a_turn_that_changes_nothing_writes_nothing(counted_store: tuple[H
     assert trips.redis == 0
 
 
+async def test_containers_are_compared_with_what_was_read_in_place_changes_included(
+    counted_store: tuple[HotStore, Trips]
+) -> None:
+    store, trips = counted_store
+    await _warm(store)
+    history = [{"q": f"вопрос {n}", "score": n} for n in range(8)]  # long enough to be chunked in Redis
+    async with store.bot("spin").turn(TG) as turn:
+        turn.session["history"], turn.session["meta"] = history, {"tags": {"a": 1}}
+    async with store.bot("spin").turn(TG) as turn:  # read back (chunked, nested): untouched, nothing is written
+        trips.redis = 0
+        assert turn.session["history"] == history
+    assert trips.redis == 0
+    async with store.bot("spin").turn(TG) as turn:
+        turn.session["history"].append({"q": "ещё", "score": 9})  # in place, at depth
+        turn.session["meta"]["tags"]["b"] = 2
+        trips.redis = 0
+    assert trips.redis == 1
+    session = (await store.bot("spin").get_session(TG)).session
+    assert session["history"] == [*history, {"q": "ещё", "score": 9}]
+    assert session["meta"] == {"tags": {"a": 1, "b": 2}}
+
+
 async def test_a_first_contact_reads_through_and_creates_user_and_session(hot_store: HotStore) -> None:
     async with hot_store.bot("spin").turn(TG, first_name="Ann") as turn:
         assert turn.user is not None and turn.user.first_name == "Ann"
