@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import tempfile
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
