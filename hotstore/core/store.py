@@ -23,7 +23,7 @@ from hotstore.core import embedded_redis
 from hotstore.core.cluster import RedisClient
 from hotstore.core.cold_loads import ColdLoads
 from hotstore.core.defaults import default_session, default_stats
-from hotstore.core.errors import HotstoreError
+from hotstore.core.errors import HotstoreError, StoreUnavailable
 from hotstore.core.keys import KeyScheme, check_bot_name
 from hotstore.core.leaderboard import Leaderboards
 from hotstore.core.legacy_layout import Adoption, LegacyLayout
@@ -122,9 +122,8 @@ class HotStore:
                     holds_embedded_server=holds_server)
         try:
             await store.legacy.probe()  # once per store: single-tag keys left? (none: the marker is set)
-        except BaseException:
-            await store.close()
-            raise
+        except StoreUnavailable:
+            pass  # Redis out of reach: the first miss asks again (a store opens without Redis, its calls raise)
         if registry is not None:
             instrument(store, registry)
         return store
