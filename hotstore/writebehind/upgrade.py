@@ -60,7 +60,7 @@ class LayoutReport:
 
     def summary(self) -> str:
         if self.done:
-            head = "layout: sharded (the layout marker is set; nothing of the single-tag layout is left)"
+            head = "layout: sharded (nothing of the single-tag layout is left)"
         else:
             parts = ", ".join(f"{count} {kind}" for kind, count in sorted(self.left.items()) if count)
             head = f"layout: single-tag keys left: {parts or 'none'}"
@@ -106,7 +106,8 @@ class LayoutUpgrade:
         """What is left, writing nothing (``hotstore migrate-layout --check``)."""
         if await self.marker_set():
             return LayoutReport(done=True)
-        return LayoutReport(left=await self.left())
+        left = await self.left()
+        return LayoutReport(left=left, done=not any(left.values()))  # nothing left: the next run sets the marker
 
     async def run(self) -> LayoutReport:
         """All four steps; ``done`` when the marker is set at the end."""
