@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,6 +34,8 @@ from tests.support.single_tag import (
     legacy_session,
     legacy_user,
 )
+
+pytestmark = pytest.mark.on_cluster  # the redis_url tests run on the local Redis Cluster too
 
 StoreFactory = Callable[..., Awaitable[HotStore]]
 
