@@ -165,7 +165,7 @@ class WriteBehind:
             if await upgrade.marker_set() or not await upgrade.layout.probe():
                 self.layout_done = True  # the probe set the marker of a namespace with nothing single-tag
                 return True
-            lease = self.redis.lock(self.settings.keys.upgrade_lock, timeout=c.FLUSH_LOCK_LEASE_MS / 1000 * 10,
+            lease = self.redis.lock(self.settings.keys.upgrade_lock, timeout=c.UPGRADE_LOCK_LEASE_MS / 1000,
                                     blocking=False)
             if not await _acquire(lease):
                 return False

@@ -120,12 +120,16 @@ async def test_bots_and_the_upgrade_at_once_lose_and_double_nothing(
     await asyncio.gather(*(bot_task(tg, task) for tg in USERS for task in range(TASKS_PER_USER)), upgrader())
     report = await upgrade.run()  # what the concurrent run could not finish (it may have finished already)
     assert report.done, report.summary()
+    # each single-tag entity was copied exactly once, by a bot's miss or by the upgrade (2 per user, 1 document)
+    assert store.legacy.adoptions + upgrade.layout.adoptions == 2 * len(USERS) + 1
+    await bot.get_session(999)  # a cold call reads the marker with its adoption attempt ...
+    assert store.legacy.done  # ... and the store never looks at the single-tag layout again
     await _drain(store)
 
     keys = store.keys
     increments = TASKS_PER_USER * ROUNDS
     week = iso_week(utc_now())
-    for telegram_id in USERS:
+    for telegram_id in USERS:  # the user 999 created above is not part of the single-tag namespace
         expected_xp = _legacy_xp(telegram_id) + AWARD * increments
         expected_week = _legacy_week_xp(telegram_id) + AWARD * increments
         user = await redis_client.hgetall(keys.user(telegram_id))
@@ -274,3 +278,15 @@ async def test_the_worker_tick_upgrades_a_single_tag_namespace(
     async with sql_engine.connect() as conn:
         row = (await conn.execute(select(User).where(User.telegram_id == 106))).one()
     assert (row.total_xp, row.week_xp) == (_legacy_xp(106), _legacy_week_xp(106))
+
+
+async def test_document_states_include_dirty_single_tag_documents(
+    redis_client: RedisClient, sql_engine: AsyncEngine, namespace: str, make_store: StoreFactory
+) -> None:
+    legacy = await _single_tag_namespace(redis_client, sql_engine, namespace)  # chat:1 in state "menu", dirty
+    store = await make_store()
+
+    states = await store.bot(BOT).documents.states("chat:")
+
+    assert states == {"chat:1": "menu"}
+    assert await redis_client.exists(legacy.document(BOT, "chat:1")) == 0  # adopted on the way
