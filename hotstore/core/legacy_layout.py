@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from hotstore.core import constants as c
@@ -107,8 +108,10 @@ class Adoption:
 class LegacyLayout:
     """Whether a namespace may still hold single-tag keys, and the adoption of its entities (one per store)."""
 
-    def __init__(self, redis: RedisClient, scripts: Scripts, keys: KeyScheme, idle_ttl_s: int) -> None:
+    def __init__(self, redis: RedisClient, scripts: Scripts, keys: KeyScheme, idle_ttl_s: int,
+                 board_weeks: int = 0) -> None:
         self.redis = redis
+        self.board_weeks = board_weeks  # weekly boards kept (HOTSTORE_WEEKLY_BOARD_WEEKS): the probe looks for each
         self.scripts = scripts
         self.keys = keys
         self.legacy = SingleTagKeys(keys.namespace)
@@ -121,28 +124,29 @@ class LegacyLayout:
         """True once the marker was seen (or set): the read-through no longer looks at single-tag keys."""
         return self.state == SHARDED
 
-    def _probe_keys(self) -> list[str]:
+    def probe_keys(self) -> list[str]:
+        """The keys ``layout_probe.lua`` checks: the marker, then the single-tag dirty sets, the global board and
+        the weekly boards still kept (none of them has a TTL; clean entities, which have one, are not listed)."""
         legacy = self.legacy
-        week = legacy.weekly_board(iso_week(utc_now()))
-        return [self.keys.layout, *legacy_dirty_sets(legacy), legacy.global_board, week]
+        today = utc_now()
+        weeks = sorted({iso_week(today - timedelta(weeks=back)) for back in range(self.board_weeks + 1)})
+        return [self.keys.layout, *legacy_dirty_sets(legacy), legacy.global_board,
+                *(legacy.weekly_board(week) for week in weeks)]
 
-    async def probe(self, *, set_marker: bool = True) -> bool:
+    async def probe(self) -> bool:
         """Find out (and remember) whether the namespace holds single-tag data; True if it does.
 
         One script on the namespace slot reads the marker and looks for the single-tag dirty sets and boards;
         only when none is there, one ``SCAN`` step looks for single-tag entity keys (clean ones, whose SQL rows
-        hold the same data). Nothing found: the marker is set (``set_marker``) and the store never asks again."""
-        reply = int(await self.scripts.call(LAYOUT_PROBE, self._probe_keys(), [self.keys.layout_label, "0"]))
+        hold the same data). Nothing found: the marker is set and the store never asks again."""
+        reply = int(await self.scripts.call(LAYOUT_PROBE, self.probe_keys(), [self.keys.layout_label, "0"]))
         if reply == 2:
             self.state = SHARDED
             return False
         if reply == 1 or await self._scan_step_finds_legacy():
             self.state = LEGACY
             return True
-        if not set_marker:
-            self.state = LEGACY  # unknown without the marker: keep looking at misses
-            return True
-        reply = int(await self.scripts.call(LAYOUT_PROBE, self._probe_keys(), [self.keys.layout_label, "1"]))
+        reply = int(await self.scripts.call(LAYOUT_PROBE, self.probe_keys(), [self.keys.layout_label, "1"]))
         self.state = LEGACY if reply == 1 else SHARDED
         return self.state == LEGACY
 

@@ -72,7 +72,7 @@ class HotStore:
         self.leaderboards = Leaderboards(redis, self.keys, self.scripts)
         self.cold_loads = ColdLoads(engine, documents_for=self.session_defaults)  # batched, single-flight
         # the single-tag layout of hotstore <= 0.4 as a tier between Redis and SQL until the upgrade is over
-        self.legacy = LegacyLayout(redis, self.scripts, self.keys, settings.idle_ttl)
+        self.legacy = LegacyLayout(redis, self.scripts, self.keys, settings.idle_ttl, settings.weekly_board_weeks)
         self._owns_redis = owns_redis
         self._owns_engine = owns_engine
         self._session_defaults: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}

@@ -79,7 +79,7 @@ class LayoutUpgrade:
         self.keys = settings.keys
         self.legacy = SingleTagKeys(self.keys.namespace)
         self.scripts = scripts or Scripts(redis)
-        self.layout = LegacyLayout(redis, self.scripts, self.keys, settings.idle_ttl)
+        self.layout = LegacyLayout(redis, self.scripts, self.keys, settings.idle_ttl, settings.weekly_board_weeks)
 
     async def marker_set(self) -> bool:
         return int(await self.scripts.call(LAYOUT_PROBE, [self.keys.layout], [self.keys.layout_label, "0"])) == 2
@@ -223,9 +223,7 @@ class LayoutUpgrade:
         async with reachable():
             for board in boards:
                 await self.redis.delete(board)
-        probe_keys = [self.keys.layout, *legacy_dirty_sets(self.legacy), self.legacy.global_board,
-                      self.legacy.weekly_board(iso_week(utc_now()))]
-        await self.scripts.call(LAYOUT_PROBE, probe_keys, [self.keys.layout_label, "1"])
+        await self.scripts.call(LAYOUT_PROBE, self.layout.probe_keys(), [self.keys.layout_label, "1"])
         log.info("namespace %s: upgraded to the sharded layout", self.keys.namespace)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -290,3 +291,20 @@ async def test_document_states_include_dirty_single_tag_documents(
 
     assert states == {"chat:1": "menu"}
     assert await redis_client.exists(legacy.document(BOT, "chat:1")) == 0  # adopted on the way
+
+
+async def test_an_older_single_tag_weekly_board_alone_keeps_the_namespace_in_upgrade(
+    redis_client: RedisClient, namespace: str, make_hot_store: StoreFactory
+) -> None:
+    legacy = SingleTagKeys(namespace)
+    two_weeks_ago = iso_week(utc_now() - timedelta(weeks=2))
+    await redis_client.zadd(legacy.weekly_board(two_weeks_ago), {board_member(1): 40})  # no TTL: never goes
+
+    store = await make_hot_store()
+
+    assert not store.legacy.done
+    assert await redis_client.get(store.keys.layout) is None
+    report = await LayoutUpgrade(redis_client, store.engine, store.settings).run()
+    assert report.done
+    assert await redis_client.zscore(store.keys.weekly_board(two_weeks_ago), board_member(1)) == 40
+    assert await legacy_keys_left(redis_client, legacy) == []
