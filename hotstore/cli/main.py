@@ -1,4 +1,5 @@
-"""The ``hotstore`` command line: demo, worker, flush, status, db upgrade, leaderboard, user, migrate-json.
+"""The ``hotstore`` command line: demo, worker, flush, status, db upgrade, leaderboard, user, migrate-json,
+migrate-layout.
 
 Every command reads its configuration from the environment (``DATABASE_URL``, ``REDIS_URL``, ``BOT_NAME``,
 ``HOTSTORE_*``); the global flags ``--database-url``, ``--redis-url``, ``--bot`` and ``--namespace`` override it,
@@ -160,6 +161,12 @@ def cmd_migrate_json(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
+def cmd_migrate_layout(args: argparse.Namespace, settings: Settings) -> int:
+    from hotstore.cli.operations import migrate_layout
+
+    return migrate_layout(settings, check=args.check)
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from hotstore.cli.bench import main as bench_main
 
@@ -232,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--target-bot", "--as-bot", dest="target_bot", metavar="NAME",
                          help="bot whose sessions the file holds (default: --bot / BOT_NAME)")
     migrate.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
+    layout = add("migrate-layout", cmd_migrate_layout,
+                 "upgrade a namespace of hotstore 0.4 (every key under {ns}) to the sharded layout, bots running",
+                 "Merge the single-tag boards into the sharded ones, seed SQL's week XP, move every single-tag "
+                 "entity (dirty ones first) into its shard, then delete the rest and set the layout marker. "
+                 "Idempotent; safe to interrupt and re-run. Exit 0 once the namespace is fully sharded.")
+    layout.add_argument("--check", action="store_true",
+                        help="write nothing; report what is left of the single-tag layout (exit 0 when nothing)")
     bench = commands.add_parser(
         "bench", help="benchmark hotstore against the v4 way and the raw Redis floor (real servers)", add_help=False
     )

@@ -1,4 +1,5 @@
-"""What ``hotstore flush`` and ``hotstore status`` do, over one :class:`~hotstore.writebehind.runner.WriteBehind`.
+"""What ``hotstore flush``, ``status`` and ``migrate-layout`` do, over one
+:class:`~hotstore.writebehind.runner.WriteBehind`.
 
 Both have async twins for callers already inside an event loop (the demo, tests).
 """
@@ -51,3 +52,22 @@ async def status_async(settings: Settings) -> dict[str, Any]:
 def status(settings: Settings) -> dict[str, Any]:
     """``hotstore status``: :func:`status_async` in a fresh event loop."""
     return asyncio.run(status_async(settings))
+
+
+async def migrate_layout_async(settings: Settings, *, check: bool = False) -> int:
+    """Upgrade the namespace from the single-tag layout (or, with ``check``, report what is left); 0 when the
+    namespace is fully sharded (the layout marker set), 1 while single-tag keys remain."""
+    from hotstore.writebehind.upgrade import migrate_layout
+
+    cycle = WriteBehind.open(settings)
+    try:
+        report = await migrate_layout(cycle.redis, cycle.engine, settings, check=check)
+    finally:
+        await cycle.close()
+    print(report.summary())
+    return 0 if report.done else 1
+
+
+def migrate_layout(settings: Settings, *, check: bool = False) -> int:
+    """``hotstore migrate-layout``: :func:`migrate_layout_async` in a fresh event loop."""
+    return asyncio.run(migrate_layout_async(settings, check=check))

@@ -95,6 +95,9 @@ REBUILD_CHECK_INTERVAL_S = 10
 REBUILD_JOB_TIMEOUT_S = 1_800
 REBUILD_LOCK_LEASE_MS = 60_000  # renewed after every chunk
 TEMP_BOARD_TTL_MS = 600_000  # a crashed rebuild's half-built board disappears by itself
+# a killed upgrader (migrate-layout in a worker) delays the next by at most this long; a longer run shares the
+# work with the next one, which is safe (every step is idempotent)
+UPGRADE_LOCK_LEASE_MS = 300_000
 SWEEP_INTERVAL_S = 300
 SWEEP_SCAN_COUNT = 1_000
 SWEEP_JOB_TIMEOUT_S = 600

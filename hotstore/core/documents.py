@@ -32,6 +32,7 @@ from hotstore.core import constants as c
 from hotstore.core.codec import decode_documents, decode_value, encode_document, encoded_size
 from hotstore.core.errors import InvalidInput
 from hotstore.core.keys import check_document_key, document_member, session_member
+from hotstore.core.legacy_layout import DOCUMENT, Entity
 from hotstore.core.loader import LoadBlocks, Profile, load_document, load_session, read_document_states
 from hotstore.core.redis_client import reachable
 from hotstore.core.scripts import DOC_READ, DOC_WRITE
@@ -242,6 +243,13 @@ class Documents:
         keys, redis = self._store.keys, self._store.redis
         pattern = _glob_escape(document_member(self.bot_name, prefix)) + "*"
         start = len(self.bot_name) + 1
+        if not self._store.legacy.done:  # dirty documents still in the single-tag layout: adopt them first
+            legacy_dirty = self._store.legacy.legacy.dirty_documents
+            async with reachable():
+                found = [Entity(DOCUMENT, _text(member) or "")
+                         async for member, _ in redis.zscan_iter(legacy_dirty, match=pattern, count=_SCAN_COUNT)]
+            for begin in range(0, len(found), _SCAN_COUNT):
+                await self._store.legacy.adopt(found[begin:begin + _SCAN_COUNT])
         async with reachable():
             members = [_text(member) or "" for shard in keys.all_shards() async for member, _ in
                        redis.zscan_iter(keys.dirty_documents(shard), match=pattern, count=_SCAN_COUNT)]

@@ -30,6 +30,7 @@ A namespace ``hs`` has three kinds of hash tags (docs/design.md, "Sharded key la
     {hs}:lease:<s>                     STRING  flush lease of one shard: the worker that flushes it now
     {hs}:workers                       ZSET  live flush workers, score = ms of their last heartbeat
     {hs}:lock:rebuild                  STRING  lease of a leaderboard rebuild (workers)
+    {hs}:lock:upgrade                  STRING  lease of the upgrade from the single-tag layout (workers)
     {hs}:meta:boards_built             STRING  present once the boards were rebuilt from SQL (workers)
     {hs}:meta:layout                   STRING  "sharded:<SHARDS>" once no key of the single-tag layout is left
 
@@ -181,6 +182,11 @@ class KeyScheme:
     @property
     def rebuild_lock(self) -> str:
         return f"{self.tag}:lock:rebuild"
+
+    @property
+    def upgrade_lock(self) -> str:
+        """Lease of the layout upgrade from the single-tag layout (workers; hotstore.writebehind.upgrade)."""
+        return f"{self.tag}:lock:upgrade"
 
     @property
     def boards_built(self) -> str:

@@ -76,12 +76,18 @@ SHARD_LEASES = Lua("shard_leases")  # a flush worker's heartbeat and its share o
 # Eviction of a user's hot state (user deletion) and of imported users' clean copies (JSON migration).
 DELETE_USER = Lua("delete_user")
 JSON_IMPORT_EVICT = Lua("json_import_evict")
+# The upgrade from the single-tag layout (hotstore.core.legacy_layout).
+LAYOUT_PROBE = Lua("layout_probe")
+LEGACY_READ = Lua("legacy_read")
+LEGACY_ADOPT = Lua("legacy_adopt")
+LEGACY_FORGET = Lua("legacy_forget")
 
 CATALOGUE: tuple[Lua, ...] = (
     READ_USER, TOUCH_USER, TOUCH_SESSION, SAVE_SESSION, PATCH_SESSION, ADD_XP, RECORD_TRAINING, DOC_READ, DOC_WRITE,
     TURN,
     BOARD_AROUND, BOARD_COMPETITION_RANK, COMPARE_AND_CLEAN, REBUILD_CHUNK, REBUILD_SWAP, SWEEP_IDLE,
     EVICT_CLEAN, REBASE_VERSION, SHARD_LEASES, DELETE_USER, JSON_IMPORT_EVICT,
+    LAYOUT_PROBE, LEGACY_READ, LEGACY_ADOPT, LEGACY_FORGET,
 )
 
 # Constants exposed to Lua as F.<NAME> (hash field names and prefixes).

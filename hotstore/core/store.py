@@ -23,9 +23,10 @@ from hotstore.core import embedded_redis
 from hotstore.core.cluster import RedisClient
 from hotstore.core.cold_loads import ColdLoads
 from hotstore.core.defaults import default_session, default_stats
-from hotstore.core.errors import HotstoreError
+from hotstore.core.errors import HotstoreError, StoreUnavailable
 from hotstore.core.keys import KeyScheme, check_bot_name
 from hotstore.core.leaderboard import Leaderboards
+from hotstore.core.legacy_layout import Adoption, LegacyLayout
 from hotstore.core.loader import LoadBlocks, Profile
 from hotstore.core.profile import UNSET, ProfileArg, profile_for_insert, profile_ops
 from hotstore.core.redis_client import connect
@@ -70,6 +71,8 @@ class HotStore:
         self.scripts = Scripts(redis)
         self.leaderboards = Leaderboards(redis, self.keys, self.scripts)
         self.cold_loads = ColdLoads(engine, documents_for=self.session_defaults)  # batched, single-flight
+        # the single-tag layout of hotstore <= 0.4 as a tier between Redis and SQL until the upgrade is over
+        self.legacy = LegacyLayout(redis, self.scripts, self.keys, settings.idle_ttl, settings.weekly_board_weeks)
         self._owns_redis = owns_redis
         self._owns_engine = owns_engine
         self._session_defaults: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
@@ -117,6 +120,10 @@ class HotStore:
             embedded_redis.acquire()  # the private redis-server child, started on first use
         store = cls(settings, client, engine, owns_redis=owns_redis, owns_engine=owns_engine,
                     holds_embedded_server=holds_server)
+        try:
+            await store.legacy.probe()  # once per store: single-tag keys left? (none: the marker is set)
+        except StoreUnavailable:
+            pass  # Redis out of reach: the first miss asks again (a store opens without Redis, its calls raise)
         if registry is not None:
             instrument(store, registry)
         return store
@@ -206,19 +213,31 @@ class HotStore:
         from SQL and run it again with the loaded hashes, which it writes only where still absent (invariant 6).
         Returns the script's reply, or None when ``load()`` found nothing to load.
 
+        While a namespace still holds keys of the single-tag layout, a MISS first adopts the script's entities
+        from there (:mod:`hotstore.core.legacy_layout`) and runs the script again; only what is still missing is
+        loaded from SQL. A warm call, and any call once the upgrade is over, pays nothing for it.
+
         Raises :class:`InvalidInput` on an ``ERR`` reply (the script wrote nothing) and
         :class:`StoreUnavailable` when Redis cannot be reached.
         """
         blocks: LoadBlocks = []
-        for _ in range(_LOAD_ATTEMPTS + 1):
+        adoption: Adoption | None = None
+        adopt = not self.legacy.done
+        for _ in range(_LOAD_ATTEMPTS + 2):
             ttl = self.settings.idle_ttl * 1000
             # a warm call has no load blocks: their count, 0, without building the list
             call_args = [now_ms(), ttl, *_encode_blocks(blocks), *args] if blocks else [now_ms(), ttl, 0, *args]
             reply = await self.scripts.tagged(lua, keys, call_args)
             if reply is not None:
                 return reply
+            if adopt:
+                adopt = False
+                adoption = await self.legacy.adopt_keys(keys)
+                if adoption is not None and adoption.found:
+                    blocks = []
+                    continue  # the adopted hashes are in place: run the script on them
             loaded = await load()
             if loaded is None:
                 return None
-            blocks = loaded
+            blocks = self.legacy.continue_week(loaded, keys, adoption)
         raise HotstoreError(f"{lua.name}: {keys[0]} vanished again after {_LOAD_ATTEMPTS} loads from SQL")

@@ -18,8 +18,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hotstore.core.keys import board_member, iso_week, parse_session_member, session_member
+from hotstore.core.legacy_layout import SESSION, USER, legacy_dirty_sets, legacy_key
+from hotstore.core.legacy_layout import Entity as LegacyEntity
 from hotstore.core.redis_client import reachable
-from hotstore.core.scripts import DELETE_USER
+from hotstore.core.scripts import DELETE_USER, LEGACY_FORGET
 from hotstore.core.validation import check_telegram_id
 from persistence.clock import utc_now
 from persistence.models import BotSession, User
@@ -41,6 +43,12 @@ async def _bot_names(store: HotStore, telegram_id: int) -> list[str]:
             bot_name, member_id = parse_session_member(member)
             if member_id == telegram_id:
                 names.add(bot_name)
+        if not store.legacy.done:  # sessions still dirty in the single-tag layout (being upgraded)
+            async for member, _ in store.redis.zscan_iter(store.legacy.legacy.dirty_sessions,
+                                                          match=f"*:{telegram_id}"):
+                bot_name, member_id = parse_session_member(member)
+                if member_id == telegram_id:
+                    names.add(bot_name)
     return sorted(names)
 
 
@@ -56,7 +64,18 @@ async def evict_hot_state(store: HotStore, telegram_id: int, bots: Sequence[str]
     args: list[str | int] = [telegram_id, len(bots)]
     args += [session_member(bot, telegram_id) for bot in bots]
     removed = int(await store.scripts.call(DELETE_USER, script_keys, args))
+    if not store.legacy.done:  # a single-tag copy left behind would be adopted again: the user would come back
+        legacy = store.legacy.legacy
+        entities = [LegacyEntity(USER, str(telegram_id))]
+        entities += [LegacyEntity(SESSION, session_member(bot, telegram_id)) for bot in bots]
+        forget_args = [part for entity in entities for part in (entity.kind, entity.member)]
+        removed += int(await store.scripts.call(
+            LEGACY_FORGET, [*legacy_dirty_sets(legacy), *(legacy_key(legacy, e) for e in entities)], forget_args))
     boards = [keys.global_board, *(keys.bot_board(bot) for bot in bots), *(keys.weekly_board(w) for w in sorted(weeks))]
+    if not store.legacy.done:  # the upgrade copies single-tag boards into the sharded ones
+        legacy = store.legacy.legacy
+        boards += [legacy.global_board, *(legacy.bot_board(bot) for bot in bots),
+                   *(legacy.weekly_board(w) for w in sorted(weeks))]
     member = board_member(telegram_id)
     async with reachable():
         gone = await asyncio.gather(*(store.redis.zrem(board, member) for board in boards))

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.exceptions import OutOfMemoryError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core import constants as c
@@ -37,6 +38,7 @@ from hotstore.writebehind.pressure import memory_usage, relieve_pressure
 from hotstore.writebehind.rebuild import rebuild_boards_if_lost
 from hotstore.writebehind.refused import read_refused
 from hotstore.writebehind.sweep import sweep_idle
+from hotstore.writebehind.upgrade import LayoutUpgrade
 from hotstore.writebehind.weekly_boards import expire_old_weekly_boards
 from persistence.clock import now_ms
 from persistence.engine import create_engine
@@ -71,6 +73,7 @@ class WriteBehind:
     owns_clients: bool = True
     pressure: Episode = field(default_factory=lambda: Episode("Redis memory pressure"))
     conflicts: Episode = field(default_factory=lambda: Episode("Redis rollback: version conflicts"))
+    layout_done: bool = False  # the layout marker was seen: the namespace holds nothing single-tag
 
     @classmethod
     def open(
@@ -157,8 +160,34 @@ class WriteBehind:
             await record_failure(self.redis, keys, RejectedRows(f"SQL refused {totals.rejected} rows; they stay dirty"))
         return totals
 
+    async def layout_tick(self) -> bool:
+        """Until the layout marker is seen: under the lease ``upgrade_lock``, upgrade what is left of the single-tag
+        layout (:mod:`hotstore.writebehind.upgrade`; a fresh namespace just gets the marker). True once done."""
+        if self.layout_done:
+            return True
+        upgrade = LayoutUpgrade(self.redis, self.engine, self.settings, self.scripts)
+        try:
+            if await upgrade.marker_set() or not await upgrade.layout.probe():
+                self.layout_done = True  # the probe set the marker of a namespace with nothing single-tag
+                return True
+            lease = self.redis.lock(self.settings.keys.upgrade_lock, timeout=c.UPGRADE_LOCK_LEASE_MS / 1000,
+                                    blocking=False)
+            if not await _acquire(lease):
+                return False
+            try:
+                report = await upgrade.run()
+            finally:
+                await _release(lease)
+        except Exception as exc:  # Redis or SQL out of reach: the next tick tries again
+            log.warning("layout upgrade failed: %s: %s", type(exc).__name__, exc)
+            return False
+        self.layout_done = report.done
+        return report.done
+
     async def rebuild_tick(self) -> int:
-        """Rebuild the leaderboards from SQL if Redis lost them; returns the boards rebuilt."""
+        """Upgrade a single-tag namespace (:meth:`layout_tick`, until done), then rebuild the leaderboards from SQL
+        if Redis lost them; returns the boards rebuilt."""
+        await self.layout_tick()
         if not self.rebuild_backoff.ready():
             return 0
         try:
@@ -292,3 +321,20 @@ class WriteBehind:
 
 
 
+
+
+async def _acquire(lease: Any) -> bool:
+    """Take a redis-py lock without waiting; a full Redis cannot store it, and then the job runs without it (a lease
+    only saves duplicate work here, the job is safe to run twice)."""
+    try:
+        return bool(await lease.acquire())
+    except OutOfMemoryError:
+        return True
+
+
+async def _release(lease: Any) -> None:
+    try:
+        if await lease.owned():
+            await lease.release()
+    except Exception:  # lease expired or Redis unreachable: it expires by itself
+        log.debug("lease not released")

@@ -13,9 +13,12 @@ import pytest
 
 from hotstore.cli.main import build_parser, main, settings_from_args
 from hotstore.cli.views import check_status
+from hotstore.core.keys import SingleTagKeys
+from hotstore.core.redis_client import connect
 from hotstore.core.settings import Settings
 from hotstore.core.store import HotStore
 from tests.support.cli import run_cli, seed, table_rows
+from tests.support.single_tag import legacy_user
 
 COMMANDS = [[], ["demo"], ["worker"], ["flush"], ["status"], ["db"], ["db", "upgrade"], ["leaderboard"], ["user"],
             ["migrate-json"]]
@@ -255,3 +258,21 @@ def test_bench_is_a_command_with_its_own_help(capsys: pytest.CaptureFixture[str]
         main(["bench", "--help"])
     assert exit_info.value.code == 0
     assert "--concurrency" in capsys.readouterr().out
+
+
+def test_migrate_layout_upgrades_a_single_tag_namespace(capsys: pytest.CaptureFixture[str], cli_settings: Settings,
+                                                        cli_flags: list[str]) -> None:
+    async def write_single_tag_user() -> None:
+        client = connect(cli_settings)
+        await legacy_user(client, SingleTagKeys(cli_settings.namespace), 77, 1, xp=30, version=2, dirty=True)
+        await client.aclose()
+
+    asyncio.run(write_single_tag_user())
+    status, out, _ = run_cli(capsys, *cli_flags, "migrate-layout", "--check")
+    assert status == 1
+    assert "single-tag keys left: 1 dirty users, 1 users" in out
+    status, out, _ = run_cli(capsys, *cli_flags, "migrate-layout")
+    assert status == 0
+    assert out.startswith("layout: sharded") and "entities adopted: 1" in out
+    status, out, _ = run_cli(capsys, *cli_flags, "migrate-layout", "--check")
+    assert status == 0
