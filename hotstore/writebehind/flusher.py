@@ -2,7 +2,8 @@
 
 With no ``REDIS_URL`` the store lives in an in-process fakeredis server, which no other process can reach, so
 its flush must run here; v4 bots run no worker either. The task calls the same :class:`WriteBehind` ticks as
-the arq jobs of ``hotstore worker``: a flush every ``flush_interval``, a board-rebuild check, an idle sweep::
+the arq jobs of ``hotstore worker``: a flush every ``flush_interval``, a board-rebuild check with the take-back
+recheck, the board repair, an idle sweep::
 
     async with InProcessFlusher(settings) as flusher:
         ...                         # the bot runs; dirty entities reach SQL every flush_interval
@@ -69,7 +70,7 @@ class InProcessFlusher:
 
     async def _run(self, cycle: WriteBehind) -> None:
         loop = asyncio.get_running_loop()
-        next_rebuild = next_sweep = loop.time()
+        next_rebuild = next_sweep = next_repair = loop.time()
         while not self._stopping.is_set():
             try:
                 await cycle.flush_tick()
@@ -77,6 +78,10 @@ class InProcessFlusher:
                 if now >= next_rebuild:
                     next_rebuild = now + c.REBUILD_CHECK_INTERVAL_S
                     await cycle.rebuild_tick()
+                    await cycle.recheck_tick()
+                if now >= next_repair and self.settings.board_repair_interval > 0:
+                    next_repair = now + min(self.settings.board_repair_interval, c.BOARD_REPAIR_CHECK_INTERVAL_S)
+                    await cycle.board_repair_tick()
                 if now >= next_sweep:
                     next_sweep = now + c.SWEEP_INTERVAL_S
                     await cycle.sweep_tick()
