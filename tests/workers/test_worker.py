@@ -156,7 +156,13 @@ def test_queue_and_cron_names_carry_the_namespace() -> None:
         "hotstore:family_a:flush",
         "hotstore:family_a:rebuild",
         "hotstore:family_a:sweep",
+        "hotstore:family_a:board_repair",
     }
+
+
+def test_a_board_repair_interval_of_zero_schedules_no_repair_cron() -> None:
+    names = {job.name for job in cron_jobs(Settings(namespace="family_a", board_repair_interval=0))}
+    assert "hotstore:family_a:board_repair" not in names and "hotstore:family_a:rebuild" in names
 
 
 def test_worker_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
