@@ -128,7 +128,7 @@ class Outcome(Enum):
     """What :func:`write_stable` found."""
 
     WRITTEN = "written"  # the boards hold the user's scores as of a moment no script of theirs ran around
-    GONE = "gone"  # the user is not hot (evicted or deleted): nothing written, SQL holds the truth
+    GONE = "gone"  # neither the user nor those sessions are hot (evicted, deleted): nothing written
     UNSTABLE = "unstable"  # the versions kept moving: written, but try again later
 
 
@@ -153,14 +153,16 @@ async def write_stable(redis: RedisClient, keys: KeyScheme, telegram_id: int, bo
     """Write the user's global and weekly scores and the bot scores of ``bots`` with plain ``ZADD`` until the
     versions read before the write are still there after it (see the module docstring). A score of 0 or less
     only updates a member already on the board (``XX``): a board holds members who earned something.
-    A session that is not hot is skipped (SQL holds its truth); a user who is not hot writes nothing."""
+    An entity that is not hot is skipped (SQL holds its truth): the user's boards without the user hash, a bot's
+    board without its session hash; :attr:`Outcome.GONE` when none of them is hot."""
     member = board_member(telegram_id)
     read = await _read(redis, keys, telegram_id, bots)
     for _ in range(attempts):
         xp, week, week_xp, user_version = read[0]
-        if user_version is None:
+        if all(version is None for version in _versions(read)):
             return Outcome.GONE
-        scores = user_scores(keys, telegram_id, _int(xp), _text(week), _int(week_xp), today=today, weeks=weeks)
+        scores = [] if user_version is None else user_scores(keys, telegram_id, _int(xp), _text(week),
+                                                             _int(week_xp), today=today, weeks=weeks)
         for bot, (bot_xp, version) in zip(bots, read[1:], strict=True):
             value = _int(bot_xp)
             if version is not None and value is not None:

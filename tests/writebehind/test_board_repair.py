@@ -237,3 +237,15 @@ async def test_the_rebuild_builds_the_current_weeks_board_hot_week_xp_winning(ho
     found = await hot_store.redis.zrange(board, 0, -1, withscores=True)
     assert {m.decode(): s for m, s in found} == {board_member(TG): 25, board_member(OTHER): 30}
 
+
+
+async def test_repair_writes_a_hot_sessions_bot_board_when_the_user_hash_is_gone(hot_store: HotStore) -> None:
+    await hot_store.bot(BOT).add_xp(TG, 40)
+    await drain(hot_store.redis, hot_store.engine, hot_store.settings)
+    await hot_store.redis.delete(hot_store.keys.user(TG))  # evicted (clean); the session is still hot
+    await hot_store.redis.zadd(hot_store.keys.bot_board(BOT), {board_member(TG): 400})
+
+    report = await repair_boards(hot_store.redis, hot_store.engine, hot_store.settings)
+
+    assert report.as_dict()["boards"][f"bot:{BOT}"]["fixed"] == 1
+    assert await board_scores(hot_store, TG) == (40, 40, 40)
