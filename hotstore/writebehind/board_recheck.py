@@ -10,9 +10,9 @@ the versions did not move), then removes the member only if its score is unchang
 
 The grace (``BOARD_RECHECK_GRACE_MS``, at least twice the Redis timeout) lets the board writes of scripts that ran
 before the take-back land first: a write sent after a script's reply reaches Redis within the client's timeout.
-While a board rebuild holds the rebuild lease the tick waits: the rebuild's swap merges by MAX and could raise a
-board again after the recheck. A user no longer hot (evicted, deleted) leaves the set: SQL holds their truth, and
-``hotstore repair-boards`` compares boards with it::
+While the rebuild lease is held the tick waits: a rebuild's swap merges by MAX and could raise a board again after
+the recheck (a board repair holds the same lease; the take-backs wait until it ends). A user no longer hot
+(evicted, deleted) leaves the set: SQL holds their truth, and ``hotstore repair-boards`` compares boards with it::
 
     settled = await recheck_boards(redis, scripts, settings)
 """
@@ -76,7 +76,7 @@ async def recheck_boards(redis: RedisClient, scripts: Scripts, settings: Setting
             if outcome is Outcome.UNSTABLE:
                 continue  # still moving: the next tick tries again
             for shard, member, score in entries:
-                settled[shard] += [member, repr(score) if score != int(score) else int(score)]
+                settled[shard] += [member, int(score)]  # ms: an integer
     removed = await asyncio.gather(*(scripts.call(BOARD_RECHECK_SETTLE, [keys.board_recheck(shard)], args)
                                      for shard, args in settled.items()))
     return sum(int(n) for n in removed)
