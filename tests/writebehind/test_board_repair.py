@@ -16,6 +16,7 @@ from hotstore.core import sessions
 from hotstore.core.cluster import is_cluster
 from hotstore.core.keys import board_member, iso_week, session_member
 from hotstore.core.scripts import BOARD_RECHECK_SETTLE, Scripts
+from hotstore.writebehind import board_scores as board_scores_module
 from hotstore.writebehind.board_recheck import recheck_boards
 from hotstore.writebehind.board_repair import repair_boards, repair_boards_if_due
 from hotstore.writebehind.flush import drain
@@ -249,3 +250,30 @@ async def test_repair_writes_a_hot_sessions_bot_board_when_the_user_hash_is_gone
 
     assert report.as_dict()["boards"][f"bot:{BOT}"]["fixed"] == 1
     assert await board_scores(hot_store, TG) == (40, 40, 40)
+
+
+async def test_a_stable_write_overtaken_by_an_award_writes_again(
+    hot_store: HotStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An award runs between the stable write's read and its write: the write of the value read is stale, the
+    re-read sees the versions moved, and the next round writes the award's total."""
+    bot = hot_store.bot(BOT)
+    await bot.add_xp(TG, 100)
+    await bot.add_xp(TG, -30)
+    reads = 0
+    original = board_scores_module._read
+
+    async def read_then_award(*args: Any, **kwargs: Any) -> list[Any]:
+        nonlocal reads
+        found = await original(*args, **kwargs)
+        reads += 1
+        if reads == 1:
+            await bot.add_xp(TG, 10)  # its board writes land before the stable write's stale 70
+        return found
+
+    monkeypatch.setattr(board_scores_module, "_read", read_then_award)
+
+    settled = await recheck_boards(hot_store.redis, Scripts(hot_store.redis), hot_store.settings, grace=0)
+
+    assert settled == 1 and reads == 3  # read, re-read (moved), re-read (stable)
+    assert await board_scores(hot_store, TG) == (80, 80, 80)
