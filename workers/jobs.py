@@ -82,9 +82,20 @@ async def stop_flush_loop(ctx: dict[str, Any]) -> None:
 
 
 async def rebuild_job(ctx: dict[str, Any]) -> int:
-    """arq cron job: rebuild the leaderboards from SQL if Redis lost them; returns the boards rebuilt."""
+    """arq cron job: rebuild the leaderboards from SQL if Redis lost them, then recheck the boards of recent
+    take-backs; returns the boards rebuilt."""
     cycle: WriteBehind = ctx[STATE]
-    return await cycle.rebuild_tick()
+    rebuilt = await cycle.rebuild_tick()
+    await cycle.recheck_tick()
+    return rebuilt
+
+
+async def board_repair_job(ctx: dict[str, Any]) -> int:
+    """arq cron job: repair the boards when ``HOTSTORE_BOARD_REPAIR_INTERVAL`` passed since the last repair;
+    returns the differences fixed."""
+    cycle: WriteBehind = ctx[STATE]
+    report = await cycle.board_repair_tick()
+    return report.differences if report else 0
 
 
 async def sweep_job(ctx: dict[str, Any]) -> int:

@@ -25,7 +25,7 @@ from hotstore.core import constants as c
 from hotstore.core.cluster import is_cluster_url
 from hotstore.core.errors import InvalidInput
 from hotstore.core.settings import Settings
-from workers.jobs import SETTINGS, rebuild_job, shutdown, startup, sweep_job
+from workers.jobs import SETTINGS, board_repair_job, rebuild_job, shutdown, startup, sweep_job
 
 
 def queue_name(settings: Settings) -> str:
@@ -39,8 +39,18 @@ def every(seconds: float) -> set[int]:
 
 
 def cron_jobs(settings: Settings) -> list[CronJob]:
-    """The rebuild and sweep crons of one namespace (the flush is each worker's own loop)."""
+    """The rebuild (with the take-back recheck), sweep and (unless its interval is 0) board repair crons of one
+    namespace; the flush is each worker's own loop. The repair cron only looks every minute (or every interval, if
+    shorter) whether the interval passed since the last repair of any worker (``keys.boards_repaired``)."""
     prefix = f"hotstore:{settings.namespace}:"
+    repair = [] if settings.board_repair_interval <= 0 else [
+        cron(
+            board_repair_job,
+            name=prefix + "board_repair",
+            second=every(min(settings.board_repair_interval, c.BOARD_REPAIR_CHECK_INTERVAL_S)),
+            timeout=c.REBUILD_JOB_TIMEOUT_S,
+        ),
+    ]
     return [
         cron(
             rebuild_job,
@@ -56,6 +66,7 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
             second=0,
             timeout=c.SWEEP_JOB_TIMEOUT_S,
         ),
+        *repair,
     ]
 
 

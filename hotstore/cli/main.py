@@ -1,5 +1,5 @@
-"""The ``hotstore`` command line: demo, worker, flush, status, db upgrade, leaderboard, user, migrate-json,
-migrate-layout.
+"""The ``hotstore`` command line: demo, worker, flush, status, repair-boards, db upgrade, leaderboard, user,
+migrate-json, migrate-layout.
 
 Every command reads its configuration from the environment (``DATABASE_URL``, ``REDIS_URL``, ``BOT_NAME``,
 ``HOTSTORE_*``); the global flags ``--database-url``, ``--redis-url``, ``--bot`` and ``--namespace`` override it,
@@ -131,6 +131,23 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_repair_boards(args: argparse.Namespace, settings: Settings) -> int:
+    from hotstore.cli.operations import repair_boards_command
+    from hotstore.cli.output import dumps_json
+
+    _note_embedded(settings)
+    report = repair_boards_command(settings, check_only=args.check)
+    if args.json:
+        print(dumps_json(report.as_dict()))
+    else:
+        verb = "to fix" if args.check else "fixed"
+        print(f"{'board':<32} {'checked':>9} {'fixed':>7} {'added':>7} {'removed':>7}")
+        for name, board in report.boards.items():
+            print(f"{name:<32} {board.checked:>9} {board.fixed:>7} {board.added:>7} {board.removed:>7}")
+        print(f"hotstore repair-boards: {report.differences} differences {verb} in {report.seconds:.1f} s")
+    return EXIT_FAILURE if args.check and report.differences else EXIT_OK
+
+
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from persistence.migrate import upgrade_sync
 
@@ -224,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--watch", action="store_true", help="a live view, refreshed every second (Ctrl-C ends it)")
     status.add_argument("--iterations", type=_positive_int, default=None, help=argparse.SUPPRESS)
     status.add_argument("--interval", type=_positive_float, default=1.0, help=argparse.SUPPRESS)
+    repair = add("repair-boards", cmd_repair_boards,
+                 "compare the leaderboards with users and sessions (Redis, else SQL) and fix them",
+                 "Compare the global board, every bot board and the current week's board with the entities (the "
+                 "Redis hash when hot, else SQL): add missing members, remove members whose user exists nowhere, "
+                 "fix wrong scores. Workers run it every HOTSTORE_BOARD_REPAIR_INTERVAL seconds.")
+    repair.add_argument("--check", action="store_true",
+                        help="report the differences without writing; exit 1 if there are any")
+    repair.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_db(add, commands)
     board = add("leaderboard", cmd_leaderboard, "print a page of a leaderboard")
     board.add_argument("--board", default="global", metavar="BOARD",

@@ -1,4 +1,4 @@
-"""What ``hotstore flush``, ``status`` and ``migrate-layout`` do, over one
+"""What ``hotstore flush``, ``status``, ``repair-boards`` and ``migrate-layout`` do, over one
 :class:`~hotstore.writebehind.runner.WriteBehind`.
 
 Both have async twins for callers already inside an event loop (the demo, tests).
@@ -10,7 +10,9 @@ import asyncio
 import sys
 from typing import Any
 
+from hotstore.core.errors import HotstoreError
 from hotstore.core.settings import Settings
+from hotstore.writebehind.board_repair import BoardRepairReport, LeaseHeld, repair_boards, repair_boards_under_lease
 from hotstore.writebehind.runner import WriteBehind
 
 
@@ -71,3 +73,27 @@ async def migrate_layout_async(settings: Settings, *, check: bool = False) -> in
 def migrate_layout(settings: Settings, *, check: bool = False) -> int:
     """``hotstore migrate-layout``: :func:`migrate_layout_async` in a fresh event loop."""
     return asyncio.run(migrate_layout_async(settings, check=check))
+
+
+class BoardRepairBusy(HotstoreError):
+    """``hotstore repair-boards``: another worker holds the rebuild lease (a rebuild or a repair is running)."""
+
+
+async def repair_boards_async(settings: Settings, *, check_only: bool) -> BoardRepairReport:
+    """Compare every board with the entities; fix the differences unless ``check_only`` (the fix runs under the
+    rebuild lease: :class:`BoardRepairBusy` while another worker holds it)."""
+    cycle = WriteBehind.open(settings)
+    try:
+        if check_only:
+            return await repair_boards(cycle.redis, cycle.engine, settings, check_only=True)
+        try:
+            return await repair_boards_under_lease(cycle.redis, cycle.engine, settings)
+        except LeaseHeld as exc:
+            raise BoardRepairBusy(str(exc)) from exc
+    finally:
+        await cycle.close()
+
+
+def repair_boards_command(settings: Settings, *, check_only: bool) -> BoardRepairReport:
+    """``hotstore repair-boards``: :func:`repair_boards_async` in a fresh event loop."""
+    return asyncio.run(repair_boards_async(settings, check_only=check_only))

@@ -98,6 +98,12 @@ TEMP_BOARD_TTL_MS = 600_000  # a crashed rebuild's half-built board disappears b
 # a killed upgrader (migrate-layout in a worker) delays the next by at most this long; a longer run shares the
 # work with the next one, which is safe (every step is idempotent)
 UPGRADE_LOCK_LEASE_MS = 300_000
+# Board recheck of take-backs (hotstore.writebehind.board_recheck): a take-back is rechecked once it is older than
+# this grace (and than twice the Redis timeout), so the board writes of earlier awards have landed.
+BOARD_RECHECK_GRACE_MS = 5_000
+BOARD_RECHECK_BATCH = 500  # members per shard per recheck tick
+BOARD_REPAIR_CHECK_INTERVAL_S = 60  # how often the repair cron looks whether HOTSTORE_BOARD_REPAIR_INTERVAL passed
+BOARD_REPAIR_CHUNK = 1_000  # board members (ZSCAN) and SQL rows per step of a board repair
 SWEEP_INTERVAL_S = 300
 SWEEP_SCAN_COUNT = 1_000
 SWEEP_JOB_TIMEOUT_S = 600

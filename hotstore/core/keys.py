@@ -18,6 +18,9 @@ A namespace ``hs`` has three kinds of hash tags (docs/design.md, "Sharded key la
     {hs:<s>}:d:<bot>:<key>             HASH  one bot's document under a string key (hotstore.core.documents)
     {hs:<s>}:dirty:d                   ZSET  "<bot>:<key>" of the shard's dirty documents, same scores
     {hs:<s>}:lock:ev:<bot>:<key>       STRING  a per-key event lock (hotstore.integrations.aiogram isolation)
+    {hs:<s>}:lb:recheck                ZSET  "<bot>:<telegram_id>" of the shard's take-backs whose boards the
+                                             recheck tick rewrites, score = ms of the take-back
+                                             (hotstore.writebehind.board_recheck)
     {hs:lb:g}                          ZSET  global board (total XP)
     {hs:lb:b:<bot>}                    ZSET  XP earned in one bot
     {hs:lb:w:<YYYY>-W<ww>}             ZSET  XP earned in one ISO week (all bots); no TTL,
@@ -32,6 +35,7 @@ A namespace ``hs`` has three kinds of hash tags (docs/design.md, "Sharded key la
     {hs}:lock:rebuild                  STRING  lease of a leaderboard rebuild (workers)
     {hs}:lock:upgrade                  STRING  lease of the upgrade from the single-tag layout (workers)
     {hs}:meta:boards_built             STRING  present once the boards were rebuilt from SQL (workers)
+    {hs}:meta:boards_repaired          STRING  ms of the last board repair (hotstore.writebehind.board_repair)
     {hs}:meta:layout                   STRING  "sharded:<SHARDS>" once no key of the single-tag layout is left
 
 Board members are ``board_member(telegram_id)``: equal scores then order by Telegram id, ascending.
@@ -145,6 +149,15 @@ class KeyScheme:
         """The dirty-documents set of this document's shard."""
         return self.dirty_documents(self.document_shard(bot_name, key))
 
+    def board_recheck(self, shard: int) -> str:
+        """The shard's take-backs whose boards must be rewritten (members ``<bot>:<tg>``): in the users' slot, so
+        the award script writes it."""
+        return f"{self.shard_tag(shard)}:lb:recheck"
+
+    def user_board_recheck(self, telegram_id: int) -> str:
+        """The board recheck set of this user's shard."""
+        return self.board_recheck(self.shard_of(telegram_id))
+
     def event_lock(self, bot_name: str, key: str) -> str:
         return f"{self.shard_tag(self.document_shard(bot_name, key))}:lock:ev:{bot_name}:{key}"
 
@@ -193,6 +206,10 @@ class KeyScheme:
         return f"{self.tag}:meta:boards_built"
 
     @property
+    def boards_repaired(self) -> str:
+        return f"{self.tag}:meta:boards_repaired"
+
+    @property
     def layout(self) -> str:
         return f"{self.tag}:meta:layout"
 
@@ -221,6 +238,18 @@ class KeyScheme:
     @property
     def weekly_board_pattern(self) -> str:
         return "{" + self.namespace + ":lb:w:*"
+
+    @property
+    def bot_board_pattern(self) -> str:
+        return "{" + self.namespace + ":lb:b:*"
+
+    def bot_board_bot(self, key: str) -> str | None:
+        """The bot name of a bot board key (None for a temporary board or another key)."""
+        prefix = "{" + self.namespace + ":lb:b:"
+        if not key.startswith(prefix) or not key.endswith("}"):
+            return None
+        name = key[len(prefix):-1]
+        return name if _BOT_NAME.match(name) else None
 
     def weekly_board_week(self, key: str) -> str | None:
         """``2026-W48`` of a weekly board key (None for a temporary board or another key)."""

@@ -1,7 +1,9 @@
-"""Leaderboards: Redis sorted sets of absolute scores the entities hold (docs/design.md, "Sharded key layout").
+"""Leaderboards: Redis sorted sets of absolute scores the entities hold (docs/design.md, "Leaderboards").
 
 Every award writes the user's total, bot XP and week XP as absolute board scores: on a single Redis inside the
 award's own script, on a Redis Cluster (each board its own slot) by :func:`write_award_scores` right after it.
+The write-behind repairs what that second write can miss: the flush's ``ZADD GT``, the take-back recheck and the
+board repair (:mod:`hotstore.writebehind.board_scores`, ``board_recheck``, ``board_repair``).
 
 Members are ``board_member(telegram_id)``, so equal scores order by Telegram id ascending everywhere and
 ranks are ordinal (1, 2, 3 …); :meth:`Leaderboards.competition_rank` gives v4's rank (1 + strictly more)::

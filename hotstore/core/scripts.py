@@ -73,6 +73,7 @@ SWEEP_IDLE = Lua("sweep_idle")
 EVICT_CLEAN = Lua("evict_clean")
 REBASE_VERSION = Lua("rebase_version")
 SHARD_LEASES = Lua("shard_leases")  # a flush worker's heartbeat and its share of the shard leases
+BOARD_RECHECK_SETTLE = Lua("board_recheck_settle")
 # Eviction of a user's hot state (user deletion) and of imported users' clean copies (JSON migration).
 DELETE_USER = Lua("delete_user")
 JSON_IMPORT_EVICT = Lua("json_import_evict")
@@ -86,7 +87,7 @@ CATALOGUE: tuple[Lua, ...] = (
     READ_USER, TOUCH_USER, TOUCH_SESSION, SAVE_SESSION, PATCH_SESSION, ADD_XP, RECORD_TRAINING, DOC_READ, DOC_WRITE,
     TURN,
     BOARD_AROUND, BOARD_COMPETITION_RANK, COMPARE_AND_CLEAN, REBUILD_CHUNK, REBUILD_SWAP, SWEEP_IDLE,
-    EVICT_CLEAN, REBASE_VERSION, SHARD_LEASES, DELETE_USER, JSON_IMPORT_EVICT,
+    EVICT_CLEAN, REBASE_VERSION, SHARD_LEASES, BOARD_RECHECK_SETTLE, DELETE_USER, JSON_IMPORT_EVICT,
     LAYOUT_PROBE, LEGACY_READ, LEGACY_ADOPT, LEGACY_FORGET,
 )
 

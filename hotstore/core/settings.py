@@ -50,6 +50,7 @@ ENV_METRICS_PORT = "HOTSTORE_METRICS_PORT"  # a worker serves /metrics and /heal
 ENV_METRICS_HOST = "HOTSTORE_METRICS_HOST"  # the address it listens on (default: every interface)
 ENV_HEALTH_MAX_AGE = "HOTSTORE_HEALTH_MAX_AGE"  # /healthz answers 503 when the last good flush is older (s)
 ENV_REDIS_TIMEOUT = "HOTSTORE_REDIS_TIMEOUT"  # seconds: connect and reply timeout of the store's Redis clients
+ENV_BOARD_REPAIR_INTERVAL = "HOTSTORE_BOARD_REPAIR_INTERVAL"  # seconds between board repairs of the workers (0: off)
 # The SQL connection settings (HOTSTORE_SQL_TIMEOUT, HOTSTORE_SQL_POOL_SIZE, HOTSTORE_SQL_MAX_OVERFLOW) are named in
 # persistence.engine, which reads them itself for engines opened without Settings (a v4 bot's init_db), and
 # imported above.
@@ -66,6 +67,7 @@ DEFAULT_METRICS_HOST = "0.0.0.0"  # a container's port is reached from outside i
 DEFAULT_HEALTH_MAX_AGE_S = 60.0  # as ``hotstore status --check --max-age``
 EMBEDDED_REDIS_MODES = ("auto", "server", "fakeredis")  # auto: a private redis-server when on the PATH
 DEFAULT_REDIS_TIMEOUT_S = 5.0
+DEFAULT_BOARD_REPAIR_INTERVAL_S = 3600.0
 
 
 def normalize_database_url(url: str | None) -> str:
@@ -95,6 +97,7 @@ class Settings:
     sql_timeout: float = DEFAULT_SQL_TIMEOUT_S
     sql_pool_size: int = DEFAULT_SQL_POOL_SIZE
     sql_max_overflow: int = DEFAULT_SQL_MAX_OVERFLOW
+    board_repair_interval: float = DEFAULT_BOARD_REPAIR_INTERVAL_S  # hotstore.writebehind.board_repair; 0 = off
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -121,6 +124,9 @@ class Settings:
                             ("sql_max_overflow", self.sql_max_overflow)):
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
                 raise InvalidInput(f"{name} must be an int >= 0: {count!r}")
+        repair = self.board_repair_interval
+        if isinstance(repair, bool) or not isinstance(repair, (int, float)) or not 0 <= repair < float("inf"):
+            raise InvalidInput(f"board_repair_interval must be a number of seconds >= 0 (0: off): {repair!r}")
         if isinstance(self.sql_pool_size, bool) or not isinstance(self.sql_pool_size, int):
             raise InvalidInput(f"sql_pool_size must be an int: {self.sql_pool_size!r}")
 
@@ -165,6 +171,7 @@ class Settings:
             ("sql_timeout", ENV_SQL_TIMEOUT, float),
             ("sql_pool_size", ENV_SQL_POOL_SIZE, int),
             ("sql_max_overflow", ENV_SQL_MAX_OVERFLOW, int),
+            ("board_repair_interval", ENV_BOARD_REPAIR_INTERVAL, float),
         ]
         for name, var, kind in spec:
             raw = env.get(var)

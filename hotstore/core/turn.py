@@ -191,7 +191,7 @@ class Turn:
         award_boards = award_board_keys(store.redis, keys, bot.name, week) if self._xp is not None else []
         script_keys = [
             keys.user(tg), keys.session(bot.name, tg), keys.user_dirty_set(tg), keys.session_dirty_set(tg),
-            *award_boards,
+            keys.user_board_recheck(tg), *award_boards,
         ]
         args = [
             tg, session_member(bot.name, tg), board_member(tg), week, store.settings.max_document_bytes, *patch,

@@ -9,6 +9,12 @@ One batch (:func:`flush_batch`) is three steps, each safe to interrupt:
 3. compare-and-clean (one Lua script per shard touched, sent together): a member leaves the dirty set only if
    its hash still has the flushed version; otherwise it stays dirty and moves to the back of the set.
 
+Between 1 and 2, the users' and sessions' absolute board scores go to their boards with ``ZADD GT`` (one
+pipeline; :mod:`hotstore.writebehind.board_scores`): an award whose board write was lost (a process died between
+the award script and its board write on a cluster, a board's node failed) is on its boards again after one flush.
+GT never lowers a board, so a stale read cannot undo a newer award; take-backs are the recheck's
+(:mod:`hotstore.writebehind.board_recheck`).
+
 One batch spans shards, so SQL sees batches as large as before the layout was sharded (a batch per shard
 would make 64 small transactions of a light load).
 
@@ -33,6 +39,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -43,6 +50,7 @@ from hotstore.core.keys import KeyScheme
 from hotstore.core.scripts import COMPARE_AND_CLEAN, Scripts
 from hotstore.core.settings import Settings
 from hotstore.core.sql_errors import refused_by_sql
+from hotstore.writebehind.board_scores import flushed_scores, raise_boards
 from hotstore.writebehind.conflicts import RowKey, conflicts_of, rebase, sql_versions
 from hotstore.writebehind.entities import DOCUMENTS, ENTITIES, SESSIONS, USERS, Entity, Row
 from hotstore.writebehind.metrics import record_conflicts, record_rows
@@ -70,6 +78,7 @@ class DirtyBatch:
     max_score: float = 0.0
     recorded: set[str] = field(default_factory=set)  # hash keys already in keys.refused when read
     unreadable: dict[str, str] = field(default_factory=dict)  # hash key → why its hash makes no row
+    hashes: list[dict[bytes, bytes]] = field(default_factory=list)  # each member's hash as read ({} when gone)
 
     def exclude(self, rejected: Mapping[tuple[Any, ...], str]) -> None:
         """Keep the members of ``rejected`` rows dirty: compare-and-clean must not clean what SQL refused."""
@@ -156,6 +165,7 @@ async def read_dirty(
             pipe.hgetall(key)
         pipe.hmget(keys.refused, batch.keys)
         *hashes, recorded = await pipe.execute()
+    batch.hashes = hashes
     batch.recorded = {key for key, entry in zip(batch.keys, recorded, strict=True) if entry is not None}
     newest: dict[tuple[Any, ...], Row] = {}
     for member, key, fields in zip(batch.members, batch.keys, hashes, strict=True):
@@ -282,6 +292,9 @@ async def flush_batch(
     scripts = scripts or Scripts(redis)
     with batch_timer(entity.name) as timing:  # Prometheus: latency, rows; a raise counts as an outage
         batch = await read_dirty(redis, settings.keys, entity, settings.flush_batch, max_score, shards)
+        # Board repair: ZADD GT of the absolute scores just read (never fails the flush; see board_scores).
+        await raise_boards(redis, flushed_scores(entity.name, settings.keys, batch.members, batch.hashes,
+                                                 today=datetime.now(UTC).date(), weeks=settings.weekly_board_weeks))
         rejected, conflicts = await write_batch(engine, batch)
         batch.exclude(rejected)
         # Rebased: entities whose hash still had the version read, i.e. Redis is behind SQL (a rollback). A hash

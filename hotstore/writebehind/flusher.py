@@ -2,7 +2,8 @@
 
 With no ``REDIS_URL`` the store lives in an in-process fakeredis server, which no other process can reach, so
 its flush must run here; v4 bots run no worker either. The task calls the same :class:`WriteBehind` ticks as
-the arq jobs of ``hotstore worker``: a flush every ``flush_interval``, a board-rebuild check, an idle sweep::
+the arq jobs of ``hotstore worker``: a flush every ``flush_interval``, a board-rebuild check with the take-back
+recheck, the board repair, an idle sweep::
 
     async with InProcessFlusher(settings) as flusher:
         ...                         # the bot runs; dirty entities reach SQL every flush_interval

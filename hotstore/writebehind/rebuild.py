@@ -1,18 +1,21 @@
 """Leaderboard rebuild from SQL after Redis lost its boards.
 
 When: the marker ``keys.boards_built`` is missing (Redis lost its data, or never had boards built) or the
-global board is missing. Then the global board (``users.total_xp``) and every bot board
-(``bot_sessions.xp`` joined to ``users.telegram_id``) are rebuilt.
+global board is missing. Then the global board (``users.total_xp``), every bot board (``bot_sessions.xp`` joined
+to ``users.telegram_id``) and the current ISO week's board (``users.week_xp`` of the users whose ``users.week`` is
+that week) are rebuilt. Older weeks are not: SQL keeps only each user's latest week.
 
 How, without losing concurrent hot increments: each board is built into a temporary key, chunk by chunk
 (keyset pagination over SQL ids). For a user whose hash is still in Redis (possibly dirty, newer than SQL)
-the chunk script takes the larger of the SQL and the hot score. The swap script then merges, by MAX, the
+the chunk script takes the hot score over the SQL one (for the week: the hot ``wx`` when the hash's ``wk`` is
+that week). The swap script then merges, by MAX, the
 live board that hot awards may have recreated meanwhile (the hot path writes absolute totals there, so the
 larger is the newer) and renames the result over the live key in one atomic step: readers never see a
 half board. Only members with a positive score are added, as the hot path adds a member on its first award.
 
-Known limit: XP taken back (a negative award) while a rebuild runs may be undone on the board by the MAX
-merge until the user's next award; the user's hash and SQL row stay exact.
+XP taken back (a negative award) while a rebuild runs may be undone on the board by the MAX merge; the
+take-back waits in its shard's recheck set, and the recheck (which does not run while the rebuild holds its lease)
+rewrites the board afterwards (:mod:`hotstore.writebehind.board_recheck`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TypeVarTuple
 
 from sqlalchemy import Row, Select, select
@@ -31,7 +35,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from hotstore.core import constants as c
 from hotstore.core.cluster import RedisClient
-from hotstore.core.keys import KeyScheme, board_member
+from hotstore.core.keys import KeyScheme, board_member, iso_week
 from hotstore.core.scripts import REBUILD_CHUNK, REBUILD_SWAP, Scripts
 from hotstore.core.settings import Settings
 from hotstore.writebehind import telemetry
@@ -94,12 +98,14 @@ async def rebuild_boards(
     chunk: int = c.REBUILD_CHUNK,
     renew: Callable[[], Awaitable[bool]] | None = None,
 ) -> RebuildReport:
-    """Rebuild the global board and every bot board from SQL, unconditionally (see the module docstring)."""
+    """Rebuild the global board, every bot board and the current week's board from SQL, unconditionally (see
+    the module docstring)."""
     started = time.monotonic()
     builder = _BoardBuilder(redis, settings.keys, renew or _no_renew)
     report = RebuildReport()
     report.boards.update(await builder.build_global(engine, chunk))
     report.boards.update(await builder.build_bots(engine, chunk))
+    report.boards.update(await builder.build_week(engine, chunk, iso_week(datetime.now(UTC))))
     report.seconds = time.monotonic() - started
     return report
 
@@ -140,6 +146,16 @@ class _BoardBuilder:
             await self._swap(temp, self.keys.bot_board(bot), counts[self.keys.bot_board(bot)])
         return dict(counts)
 
+    async def build_week(self, engine: AsyncEngine, chunk: int, week: str) -> dict[str, int]:
+        board = self.keys.weekly_board(week)
+        temp = self.keys.temp_board(board, self.token)
+        count = 0
+        query = select(User.id, User.telegram_id, User.week_xp).where(User.week == week, User.week_xp > 0)
+        async for rows in self._chunks(engine, query, User.id, chunk):
+            count += await self._add(temp, ((self.keys.user(tg), tg, xp) for _, tg, xp in rows), week=week)
+        await self._swap(temp, board, count)
+        return {board: count}
+
     async def _swap(self, temp: str, live: str, written: int) -> None:
         """Put ``temp`` in place of ``live``; raises if Redis evicted part of it (volatile-*: it has a TTL), so the
         rebuild fails, its marker stays unset and the next check rebuilds again."""
@@ -162,8 +178,9 @@ class _BoardBuilder:
             yield rows
             await self.renew()
 
-    async def _add(self, temp: str, members: Iterable[tuple[str, int, int]]) -> int:
-        """Add (hash key, telegram id, SQL score) triples to ``temp``, hot scores winning.
+    async def _add(self, temp: str, members: Iterable[tuple[str, int, int]], *, week: str | None = None) -> int:
+        """Add (hash key, telegram id, SQL score) triples to ``temp``, hot scores winning (``week``: the user
+        hashes' ``wx`` when their ``wk`` is ``week``; else the hashes' ``xp``).
 
         A hash still in Redis (possibly dirty, i.e. newer than SQL) holds the truth for its member; the hashes are
         read in one pipeline (on a cluster, split per node), the chunk written in one script on the board's slot."""
@@ -172,10 +189,16 @@ class _BoardBuilder:
             return 0
         async with self.redis.pipeline(transaction=False) as pipe:
             for hash_key, _, _ in chunk:
-                pipe.hget(hash_key, c.USER_XP)  # users and sessions both keep XP in "xp"
+                if week is None:
+                    pipe.hget(hash_key, c.USER_XP)  # users and sessions both keep XP in "xp"
+                else:
+                    pipe.hmget(hash_key, [c.USER_WEEK, c.USER_WEEK_XP])
             hot = await pipe.execute()
         args: list[object] = [c.TEMP_BOARD_TTL_MS]
         for (_, telegram_id, score), found in zip(chunk, hot, strict=True):
+            if week is not None:
+                hot_week, hot_xp = found
+                found = hot_xp if hot_week is not None and hot_week.decode() == week else None
             args += [board_member(telegram_id), int(found) if found is not None else score]
         written = await self.scripts.call(REBUILD_CHUNK, [temp], args)
         return int(written)

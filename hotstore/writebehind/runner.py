@@ -1,4 +1,5 @@
-"""The write-behind cycle of one process: flush ticks, board rebuilds, idle sweeps and the final flush.
+"""The write-behind cycle of one process: flush ticks, board rebuilds, rechecks and repairs, idle sweeps and the
+final flush.
 
 :class:`WriteBehind` holds what the ticks share (clients, scripts, a back-off per job). Both hosts of the cycle
 call these same methods: the arq jobs of a worker process (:mod:`workers.jobs`) and the in-process flusher of
@@ -29,6 +30,8 @@ from hotstore.core.redis_config import RedisConfig, check_redis_config, read_red
 from hotstore.core.scripts import Scripts
 from hotstore.core.settings import Settings
 from hotstore.writebehind.backoff import Backoff
+from hotstore.writebehind.board_recheck import recheck_boards
+from hotstore.writebehind.board_repair import BoardRepairReport, repair_boards_if_due
 from hotstore.writebehind.collector import read_redis_state
 from hotstore.writebehind.episodes import Episode
 from hotstore.writebehind.flush import FlushTotals, dirty_counts, drain, oldest_dirty_score
@@ -198,6 +201,25 @@ class WriteBehind:
         self.rebuild_backoff.succeeded("leaderboard rebuild")
         return len(report.boards) if report else 0
 
+    async def recheck_tick(self) -> int:
+        """Rewrite the boards of the take-backs older than the grace (:mod:`hotstore.writebehind.board_recheck`);
+        returns the take-backs settled. Runs after the rebuild check (same cron)."""
+        try:
+            return await recheck_boards(self.redis, self.scripts, self.settings)
+        except Exception as exc:
+            log.warning("board recheck failed (retried next tick): %s: %s", type(exc).__name__, exc)
+            return 0
+
+    async def board_repair_tick(self) -> BoardRepairReport | None:
+        """Compare the boards with the entities and fix them when ``HOTSTORE_BOARD_REPAIR_INTERVAL`` seconds passed
+        since the last repair (0: never), under the rebuild lease (:mod:`hotstore.writebehind.board_repair`);
+        ``None`` when it did not run or failed (logged; the next tick tries again)."""
+        try:
+            return await repair_boards_if_due(self.redis, self.engine, self.settings)
+        except Exception as exc:
+            log.warning("board repair failed (retried next tick): %s: %s", type(exc).__name__, exc)
+            return None
+
     async def sweep_tick(self) -> int:
         """Give the idle TTL to clean entities without one, delete weekly boards past retention; returns how many
         entities got the TTL."""
@@ -237,7 +259,7 @@ class WriteBehind:
 
     async def _ticks(self, stopping: asyncio.Event, *, boards_and_sweep: bool) -> None:
         loop = asyncio.get_running_loop()
-        next_flush = next_rebuild = next_sweep = loop.time()
+        next_flush = next_rebuild = next_sweep = next_repair = loop.time()
         while not stopping.is_set():
             now = loop.time()
             try:
@@ -247,6 +269,10 @@ class WriteBehind:
                 if boards_and_sweep and now >= next_rebuild:
                     next_rebuild = now + c.REBUILD_CHECK_INTERVAL_S
                     await self.rebuild_tick()
+                    await self.recheck_tick()
+                if boards_and_sweep and now >= next_repair and self.settings.board_repair_interval > 0:
+                    next_repair = now + min(self.settings.board_repair_interval, c.BOARD_REPAIR_CHECK_INTERVAL_S)
+                    await self.board_repair_tick()
                 if boards_and_sweep and now >= next_sweep:
                     next_sweep = now + c.SWEEP_INTERVAL_S
                     await self.sweep_tick()

@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core import constants as c
 from hotstore.core.errors import InvalidInput
+from hotstore.core.keys import board_member, session_member
 from hotstore.core.redis_client import connect
 from hotstore.core.settings import Settings
+from hotstore.core.store import HotStore
 from hotstore.writebehind.backoff import Backoff
 from hotstore.writebehind.flush import FlushTotals
 from hotstore.writebehind.flusher import InProcessFlusher
@@ -23,7 +25,7 @@ from hotstore.writebehind.runner import WriteBehind
 from tests.support.dirty import dirty_count
 from tests.support.hot_entities import delete_namespace, hot_user, settings_for, sql_user, sql_user_row
 from tests.support.servers import REDIS_ENV, real_server_url
-from workers.jobs import FLUSH_LOOP, SETTINGS, STATE, shutdown, startup
+from workers.jobs import FLUSH_LOOP, SETTINGS, STATE, rebuild_job, shutdown, startup
 from workers.settings import cron_jobs, every, queue_name, worker_settings_from_env
 
 UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:9/none"  # port 9 (discard): nothing listens
@@ -159,7 +161,25 @@ def test_queue_and_cron_names_carry_the_namespace() -> None:
     assert {job.name for job in cron_jobs(settings)} == {  # the flush is each worker's own loop, not a cron
         "hotstore:family_a:rebuild",
         "hotstore:family_a:sweep",
+        "hotstore:family_a:board_repair",
     }
+
+
+def test_the_board_repair_interval_is_read_from_the_environment() -> None:
+    assert Settings().board_repair_interval == 3600
+    assert Settings.from_env({"HOTSTORE_BOARD_REPAIR_INTERVAL": "600"}).board_repair_interval == 600
+    assert Settings.from_env({"HOTSTORE_BOARD_REPAIR_INTERVAL": "0"}).board_repair_interval == 0
+
+
+@pytest.mark.parametrize("raw", ["-1", "nan", "inf", "hourly"])
+def test_a_bad_board_repair_interval_is_invalid_input(raw: str) -> None:
+    with pytest.raises(InvalidInput):
+        Settings.from_env({"HOTSTORE_BOARD_REPAIR_INTERVAL": raw})
+
+
+def test_a_board_repair_interval_of_zero_schedules_no_repair_cron() -> None:
+    names = {job.name for job in cron_jobs(Settings(namespace="family_a", board_repair_interval=0))}
+    assert "hotstore:family_a:board_repair" not in names and "hotstore:family_a:rebuild" in names
 
 
 def test_worker_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -232,3 +252,20 @@ async def test_status_shows_which_worker_flushes_how_many_shards(
     assert (before["flush_workers"], before["unleased_shards"]) == ({}, settings.keys.shards)
     assert (during["flush_workers"], during["unleased_shards"]) == ({state.leases.worker_id: settings.keys.shards}, 0)
     assert (after["flush_workers"], after["unleased_shards"]) == ({}, settings.keys.shards)
+
+
+async def test_the_rebuild_job_rechecks_the_boards_of_old_take_backs(hot_store: HotStore) -> None:
+    bot = hot_store.bot("spin_bot")
+    await bot.add_xp(7, 50)
+    await bot.add_xp(7, -20)
+    keys, member = hot_store.keys, board_member(7)
+    await hot_store.redis.zadd(keys.global_board, {member: 50})  # a stale award write after the take-back
+    await hot_store.redis.zadd(keys.user_board_recheck(7), {session_member("spin_bot", 7): 1000})  # long ago
+    await hot_store.redis.set(keys.boards_built, 1)  # nothing lost: no rebuild, only the recheck
+    ctx: dict[str, object] = {STATE: WriteBehind.open(hot_store.settings, redis=hot_store.redis,
+                                                      engine=hot_store.engine)}
+
+    assert await rebuild_job(ctx) == 0
+
+    assert await hot_store.redis.zscore(keys.global_board, member) == 30
+    assert await hot_store.redis.zcard(keys.user_board_recheck(7)) == 0

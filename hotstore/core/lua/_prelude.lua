@@ -191,7 +191,10 @@ end
 -- given only when the boards share the script's node (a single Redis): they are written here, atomically with the
 -- XP. On a Redis Cluster each board is its own slot, and the client writes the returned scores to them.
 -- No TTL on the weekly board: the write-behind sweep deletes old weeks (hotstore.writebehind.weekly_boards).
-local function write_award(user, session, amount, award, week, member, boards)
+-- A take-back (amount < 0) also puts ``recheck_member`` ("<bot>:<tg>", score now) in ``recheck``, the shard's
+-- board recheck set: a board written out of order, or raised again by the flush's ZADD GT repair from a value read
+-- before the take-back, is left too high, and only a plain rewrite lowers it (hotstore.writebehind.board_recheck).
+local function write_award(user, session, amount, award, week, member, boards, recheck, recheck_member)
   redis.call('HINCRBY', user, F.USER_XP, int_text(amount))
   redis.call('HINCRBY', session, F.SESSION_XP, int_text(amount))
   if award[2] ~= award[1] then redis.call('HSET', user, F.USER_LEVEL, int_text(award[2])) end
@@ -203,6 +206,7 @@ local function write_award(user, session, amount, award, week, member, boards)
   end
   redis.call('HSET', user, F.USER_WEEK_XP, int_text(week_xp))
   award[5] = week_xp
+  if amount < 0 then redis.call('ZADD', recheck, int_text(NOW), recheck_member) end
   if boards then
     redis.call('ZADD', boards[1], int_text(award[3]), member)
     redis.call('ZADD', boards[2], int_text(award[4]), member)

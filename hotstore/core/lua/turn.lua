@@ -1,8 +1,9 @@
 -- turn: the exit of bot.turn(): what the handler changed in the session's documents (top-level keys set or
 -- deleted, explicit increments) and its XP award (user total, bot XP, level, week XP; on a single Redis the three
 -- boards), in one atomic step.
--- KEYS[1] user hash, KEYS[2] session hash, KEYS[3] dirty users zset, KEYS[4] dirty sessions zset (one shard);
---         KEYS[5] global board, KEYS[6] bot board, KEYS[7] weekly board: only when they share the node
+-- KEYS[1] user hash, KEYS[2] session hash, KEYS[3] dirty users zset, KEYS[4] dirty sessions zset,
+--         KEYS[5] board recheck zset (one shard: written on a take-back);
+--         KEYS[6] global board, KEYS[7] bot board, KEYS[8] weekly board: only when they share the node
 -- ARGV     prelude head, then: user member, session member, board member, ISO week, max encoded bytes per document,
 --          the patch (as patch_session: n sets, m increments, k deletes), award ('1' | '0'), amount,
 --          n, then n pairs (min_xp, level) sorted by min_xp (n = 0: default formula)
@@ -31,8 +32,8 @@ local changed = #plan[1] > 0 or #plan[2] > 0
 if changed then write_patch(session, plan) end
 if award then
   local boards = nil
-  if #KEYS >= 7 then boards = {KEYS[5], KEYS[6], KEYS[7]} end
-  write_award(user, session, amount, planned, week, board_member, boards)
+  if #KEYS >= 8 then boards = {KEYS[6], KEYS[7], KEYS[8]} end
+  write_award(user, session, amount, planned, week, board_member, boards, KEYS[5], session_member)
   if not changed then redis.call('HSET', session, F.SESSION_UPDATED_MS, int_text(NOW)) end
   mark_dirty(user, KEYS[3], user_member)
 end
