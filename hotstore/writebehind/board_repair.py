@@ -42,7 +42,7 @@ from hotstore.core.cluster import RedisClient
 from hotstore.core.keys import KeyScheme, board_member, iso_week, telegram_id_of
 from hotstore.core.settings import Settings
 from hotstore.writebehind.board_scores import write_stable
-from hotstore.writebehind.rebuild import boards_lost
+from hotstore.writebehind.rebuild import boards_lost, rebuild_lease
 from persistence.clock import now_ms
 from persistence.models import BotSession, User
 
@@ -329,17 +329,11 @@ async def repair_boards_under_lease(redis: RedisClient, engine: AsyncEngine, set
     """:func:`repair_boards` under the rebuild lease (renewed after every chunk), then the repair marker set.
     Raises :class:`LeaseHeld` when another worker holds the lease."""
     keys = settings.keys
-    lock = redis.lock(keys.rebuild_lock, timeout=c.REBUILD_LOCK_LEASE_MS / 1000, blocking=False)
-    if not await lock.acquire():
-        raise LeaseHeld("a board rebuild or repair is running (the rebuild lease is held); try again later")
-    try:
-        report = await repair_boards(redis, engine, settings, chunk=chunk, renew=lock.reacquire)
+    async with rebuild_lease(redis, keys) as renew:
+        if renew is None:
+            raise LeaseHeld("a board rebuild or repair is running (the rebuild lease is held); try again later")
+        report = await repair_boards(redis, engine, settings, chunk=chunk, renew=renew)
         await redis.set(keys.boards_repaired, now_ms())
-    finally:
-        try:
-            await lock.release()
-        except Exception:  # the lease ran out: another worker may hold it now, which is harmless
-            log.debug("rebuild lock already expired")
     return report
 
 

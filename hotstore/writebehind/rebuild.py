@@ -25,6 +25,7 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVarTuple
@@ -63,6 +64,24 @@ async def boards_lost(redis: RedisClient, keys: KeyScheme) -> bool:
     return not (marker and board)
 
 
+@asynccontextmanager
+async def rebuild_lease(redis: RedisClient, keys: KeyScheme) -> AsyncIterator[Callable[[], Awaitable[bool]] | None]:
+    """Hold the rebuild lease (one board rebuild or repair per namespace at a time) for the block; yields the
+    renew call to make after each chunk, or None when another worker holds it. Released at the end; a lease that
+    ran out meanwhile is harmless (another worker may hold it now)."""
+    lock = redis.lock(keys.rebuild_lock, timeout=c.REBUILD_LOCK_LEASE_MS / 1000, blocking=False)
+    if not await lock.acquire():
+        yield None
+        return
+    try:
+        yield lock.reacquire
+    finally:
+        try:
+            await lock.release()
+        except Exception:
+            log.debug("rebuild lock already expired")
+
+
 async def rebuild_boards_if_lost(
     redis: RedisClient, engine: AsyncEngine, settings: Settings, *, chunk: int = c.REBUILD_CHUNK
 ) -> RebuildReport | None:
@@ -70,17 +89,11 @@ async def rebuild_boards_if_lost(
     keys = settings.keys
     if not await boards_lost(redis, keys):
         return None
-    lock = redis.lock(keys.rebuild_lock, timeout=c.REBUILD_LOCK_LEASE_MS / 1000, blocking=False)
-    if not await lock.acquire():
-        return None
-    try:
-        report = await rebuild_boards(redis, engine, settings, chunk=chunk, renew=lock.reacquire)
+    async with rebuild_lease(redis, keys) as renew:
+        if renew is None:
+            return None
+        report = await rebuild_boards(redis, engine, settings, chunk=chunk, renew=renew)
         await redis.set(keys.boards_built, now_ms())
-    finally:
-        try:
-            await lock.release()
-        except Exception:  # the lease ran out: another worker may hold it now, which is harmless
-            log.debug("rebuild lock already expired")
     telemetry.count_rebuild()
     log.info("rebuilt %d leaderboards from SQL in %.1f s", len(report.boards), report.seconds)
     return report
