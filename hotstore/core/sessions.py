@@ -187,10 +187,10 @@ class BotStore:
         keys = self.store.keys
         week = iso_week(datetime.now(UTC))
         redis = self.store.redis
+        award_boards = award_board_keys(redis, keys, self.name, week)
         script_keys = [
             keys.user(telegram_id), keys.session(self.name, telegram_id), keys.user_dirty_set(telegram_id),
-            keys.session_dirty_set(telegram_id), keys.user_board_recheck(telegram_id),
-            *award_board_keys(redis, keys, self.name, week),
+            keys.session_dirty_set(telegram_id), keys.user_board_recheck(telegram_id), *award_boards,
         ]
         args = [
             telegram_id, session_member(self.name, telegram_id), board_member(telegram_id), week, amount,
@@ -207,7 +207,7 @@ class BotStore:
                 raise InvalidInput("add_xp refused: negative xp")
             raise NotFound(f"user {telegram_id} does not exist")
         old_level, new_level, total, bot_xp, week_xp = (int(x) for x in reply[1:6])
-        if len(script_keys) == 5:  # a cluster: the boards are other slots
+        if not award_boards:  # a cluster: the boards are other slots
             await write_award_scores(redis, keys, telegram_id, self.name, week, (total, bot_xp, week_xp),
                                      taking_back=taking_back)
         return LevelUp(new_level > old_level, old_level, new_level, total, bot_xp)
