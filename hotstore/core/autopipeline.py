@@ -26,8 +26,19 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import AbstractConnection, Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+_HiredisParser: type[Any] | None
+NOT_ENOUGH_DATA: object  # what the hiredis reader's gets() returns while a reply is incomplete
+try:  # redis-py's asyncio hiredis parser: the fast exchange reads its reader and stream directly
+    from redis._parsers import hiredis as _redis_hiredis
+
+    _HiredisParser, NOT_ENOUGH_DATA = _redis_hiredis._AsyncHiredisParser, _redis_hiredis.NOT_ENOUGH_DATA
+except (ImportError, AttributeError):  # another redis-py layout: every batch takes redis-py's own reads
+    _HiredisParser, NOT_ENOUGH_DATA = None, object()
 
 _pack: Callable[[tuple[Any, ...]], bytes] | None
 try:
@@ -49,6 +60,8 @@ DEFAULT_BATCHED = SCRIPT_COMMANDS | SIMPLE_COMMANDS
 DEFAULT_MAX_BATCH = 256
 DEFAULT_SPLIT = 2  # pipelines per loop turn when enough calls are queued
 MIN_SPLIT_BATCH = 8  # never split below this many calls per pipeline
+READ_SIZE = 65_536  # bytes asked of the socket per read (redis-py's default socket_read_size)
+DRAIN_ABOVE = 65_536  # bytes left in the transport's write buffer above which a send waits for it to drain
 
 _Pending = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
 
@@ -91,7 +104,7 @@ class Coalescing:
         try:
             if self._busy == 1:  # nothing else waiting or in flight: no one to share a packet with, send now
                 self.direct_sent += 1
-                return await super().execute_command(*args, **options)  # type: ignore[misc]
+                return await self._send_now(args, options)
             loop = asyncio.get_running_loop()
             future: asyncio.Future[Any] = loop.create_future()
             self._queue.append((args, options, future))
@@ -113,6 +126,10 @@ class Coalescing:
             task = asyncio.get_running_loop().create_task(self._send(queue[start : start + size]))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
+
+    async def _send_now(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        """One call sent on its own (nothing to coalesce with): the client's own ``execute_command``."""
+        return await super().execute_command(*args, **options)  # type: ignore[misc]
 
     async def _send(self, batch: list[_Pending]) -> None:
         live = [item for item in batch if not item[2].done()]  # a caller cancelled before the send: skip it
@@ -163,37 +180,132 @@ class AutoPipelineRedis(Coalescing, aioredis.Redis):  # type: ignore[misc]  # re
 
     A batch does not go through redis-py's ``Pipeline`` object (its command stack, script bookkeeping, reset and
     watch state cost more Python per call than the call itself): it takes one pooled connection, packs every
-    command of the batch in one ``pack_commands`` call, sends them in one write and reads the replies in order,
-    each through the client's own ``parse_response`` (the same reply callbacks as an unpipelined call). Each
-    future is answered as soon as its reply is read; an error reply (``NOSCRIPT``, a script's ``error_reply``)
-    fails only its own call. A connection error or timeout closes the connection (its stream is no longer in
-    step) and fails the calls whose replies were not read yet; nothing is re-sent.
+    command of the batch in one ``pack_commands`` call, sends them in one write and reads the replies in order.
+    Each future is answered as soon as its reply is read; an error reply (``NOSCRIPT``, a script's
+    ``error_reply``) fails only its own call. A connection error or timeout closes the connection (its stream is
+    no longer in step) and fails the calls whose replies were not read yet; nothing is re-sent.
+
+    On a :class:`FastPackConnection` with redis-py's hiredis parser (hotstore's own client), the exchange skips
+    three per-call costs of redis-py's generic path, with the same outcomes:
+
+    - checking a connection out of the pool, redis-py polls its socket with a zero timeout (an extra loop turn);
+      here an idle connection is taken when its stream is open and holds no unread byte (asyncio reads an idle
+      socket as soon as data or EOF arrives, so a closed or out-of-step connection shows there); any other
+      connection goes through the pool's own check, which reconnects it;
+    - sending with a socket timeout, redis-py runs ``wait_for`` (a task per send); here the packet is written to
+      the transport, and only a send that leaves more than :data:`DRAIN_ABOVE` bytes buffered waits to drain,
+      bounded by the socket timeout;
+    - reading, redis-py enters a timeout context per reply; here replies already received are taken straight
+      from the hiredis reader, and the socket timeout bounds each wait for more bytes (as redis-py's bounds each
+      read). Replies with a callback or options (``ZADD``'s score parsing, say) still go through the client's
+      own ``parse_response``.
+
+    A single call with nothing to coalesce with takes the same exchange, inline (no task, no queue).
     """
+
+    async def _send_now(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self._send_batch([(args, options, future)])
+        return future.result()
 
     async def _send_batch(self, live: list[_Pending]) -> None:
         pool = self.connection_pool
-        connection = await pool.get_connection()
+        connection: Connection = pool.get_available_connection()  # type: ignore[no-untyped-call]
         try:
-            await connection.send_packed_command(connection.pack_commands([args for args, _, _ in live]))
-            parse, read, callbacks = self.parse_response, connection.read_response, self.response_callbacks
-            for args, options, future in live:
-                try:
-                    if options or args[0] in callbacks:  # reply callbacks or options: redis-py's own parsing
-                        reply = await parse(connection, args[0], **options)
-                    else:  # a script's reply (no callback): as parse_response would return it
-                        reply = await read()
-                except ResponseError as exc:  # an error reply: this call's own, the stream is still in step
-                    reply = exc
-                _answer(future, reply)
+            if _clean_wire(connection) is None:  # new, closed, or holding unread data: the pool's check reconnects
+                await pool.ensure_connection(connection)
+            packet = connection.pack_commands([args for args, _, _ in live])
+            wire = _clean_wire(connection) if isinstance(connection, FastPackConnection) else None
+            if wire is None or not isinstance(connection, FastPackConnection):
+                await connection.send_packed_command(packet, check_health=False)
+                await self._read_generic(connection, live)
+            else:
+                await self._exchange(connection, wire, packet, live)
         except BaseException:
             await connection.disconnect()
             raise
         finally:
             await pool.release(connection)
 
+    async def _read_generic(self, connection: Connection, live: list[_Pending]) -> None:
+        """Every reply through redis-py's ``parse_response`` (reply callbacks, options, timeouts, its parser)."""
+        parse, read, callbacks = self.parse_response, connection.read_response, self.response_callbacks
+        for args, options, future in live:
+            try:
+                if options or args[0] in callbacks:  # reply callbacks or options: redis-py's own parsing
+                    reply = await parse(connection, args[0], **options)
+                else:  # a script's reply (no callback): as parse_response would return it
+                    reply = await read()
+            except ResponseError as exc:  # an error reply: this call's own, the stream is still in step
+                reply = exc
+            _answer(future, reply)
+
+    async def _exchange(self, connection: FastPackConnection, wire: tuple[Any, asyncio.StreamReader,
+                        asyncio.StreamWriter], packet: list[bytes], live: list[_Pending]) -> None:
+        reader, stream, writer = wire
+        timeout = connection.socket_timeout
+        connection.write_packed(packet)
+        if writer.transport.get_write_buffer_size() > DRAIN_ABOVE:
+            try:
+                async with asyncio.timeout(timeout):
+                    await writer.drain()
+            except TimeoutError:
+                raise RedisTimeoutError("Timeout writing to socket") from None
+            except OSError as exc:
+                raise RedisConnectionError(f"Error while writing to socket: {exc}") from exc
+        callbacks, gets = self.response_callbacks, reader.gets
+        for args, options, future in live:
+            if options or args[0] in callbacks:  # reply callbacks or options: redis-py's own parsing
+                try:
+                    reply = await self.parse_response(connection, args[0], **options)
+                except ResponseError as exc:
+                    reply = exc
+                _answer(future, reply)
+                continue
+            reply = gets()
+            while reply is NOT_ENOUGH_DATA:
+                await _fill(stream, reader, timeout, connection)
+                reply = gets()
+            if isinstance(reply, RedisConnectionError):  # as redis-py's parser: the connection is unusable
+                raise reply
+            _answer(future, reply)  # an error reply (ResponseError) fails only its own call
+
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await self.drain()
         await super().aclose(close_connection_pool)
+
+
+def _clean_wire(connection: AbstractConnection) -> tuple[Any, asyncio.StreamReader, asyncio.StreamWriter] | None:
+    """``(hiredis reader, stream reader, stream writer)`` of a connected connection with nothing unread, or None
+    (not connected, not on the hiredis parser, closing, at EOF, or holding bytes or a reply not read yet)."""
+    parser: Any = getattr(connection, "_parser", None)
+    if _HiredisParser is None or type(parser) is not _HiredisParser or not getattr(parser, "_connected", False):
+        return None
+    reader, stream, writer = parser._reader, parser._stream, connection._writer
+    if type(stream) is not asyncio.StreamReader or type(writer) is not asyncio.StreamWriter:
+        return None  # not asyncio's own streams (a test double's): the generic path
+    if writer.transport.is_closing():
+        return None
+    if stream.at_eof() or stream.exception() is not None or len(stream._buffer) or reader.has_data():  # type: ignore[attr-defined]
+        return None
+    return reader, stream, writer
+
+
+async def _fill(stream: asyncio.StreamReader, reader: Any, seconds: float | None, connection: Connection) -> None:
+    """Feed the hiredis ``reader`` the next bytes of ``stream``, waiting at most ``seconds`` for them."""
+    try:
+        if seconds is None:
+            data = await stream.read(READ_SIZE)
+        else:
+            async with asyncio.timeout(seconds):
+                data = await stream.read(READ_SIZE)
+    except TimeoutError:
+        raise RedisTimeoutError(f"Timeout reading from {connection.host}:{connection.port}") from None
+    except OSError as exc:
+        raise RedisConnectionError(f"Error while reading from {connection.host}:{connection.port}: {exc}") from exc
+    if not data:
+        raise RedisConnectionError("Connection closed by server.")
+    reader.feed(data)
 
 
 class FastPackConnection(Connection):
@@ -211,6 +323,11 @@ class FastPackConnection(Connection):
 
     def pack_commands(self, commands: Iterable[Any]) -> list[bytes]:
         return [b"".join(part for args in commands for part in self.pack_command(*args))]
+
+    def write_packed(self, packet: list[bytes]) -> None:
+        """Hand a packed packet to the transport (the auto-pipeliner's send; a subclass may count here)."""
+        assert self._writer is not None
+        self._writer.writelines(packet)
 
 
 def connect_autopipelined(url: str, *, fast_pack: bool = True, **kwargs: Any) -> AutoPipelineRedis:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import fakeredis
 import pytest
@@ -15,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from hotstore.compat import DatabaseService
+from hotstore.core import autopipeline
 from hotstore.core.autopipeline import AutoPipelineRedis, FastPackConnection, connect_autopipelined
 from hotstore.core.errors import StoreUnavailable
 from hotstore.core.redis_client import connect
@@ -140,7 +142,8 @@ def test_the_embedded_fakeredis_is_never_autopipelined() -> None:
 
 
 class _Packets:
-    """Counts the packets the client's connections send (one per command or per pipeline)."""
+    """Counts the packets the client's connections send (one per command or per pipeline), by either way out:
+    redis-py's ``send_packed_command`` or the auto-pipeliner's ``write_packed``."""
 
     def __init__(self, client: AutoPipelineRedis, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
@@ -152,6 +155,14 @@ class _Packets:
             await original(conn, command, check_health)  # type: ignore[arg-type]
 
         monkeypatch.setattr(kind, "send_packed_command", counting)
+        if issubclass(kind, FastPackConnection):  # the auto-pipeliner's own exchange writes its packets here
+            written = kind.write_packed
+
+            def counting_write(conn: FastPackConnection, packet: list[bytes]) -> None:
+                self.count += 1
+                written(conn, packet)
+
+            monkeypatch.setattr(kind, "write_packed", counting_write)
 
 
 async def test_a_lone_call_is_sent_at_once_without_a_pipeline(
@@ -218,40 +229,60 @@ async def test_a_batch_is_not_sent_through_a_redis_py_pipeline_object(
     assert client.batches_sent > batches
 
 
+class _CutAfter:
+    """A hiredis reader that hands out ``replies`` replies, then aborts the connection's transport (the peer is
+    gone: the next socket read sees EOF)."""
+
+    def __init__(self, reader: Any, writer: asyncio.StreamWriter, replies: dict[str, int]) -> None:
+        self.reader, self.writer, self.replies = reader, writer, replies
+
+    def gets(self) -> Any:
+        if self.replies["left"] <= 0:
+            self.writer.transport.abort()
+            return autopipeline.NOT_ENOUGH_DATA
+        reply = self.reader.gets()
+        if reply is not autopipeline.NOT_ENOUGH_DATA:
+            self.replies["left"] -= 1
+        return reply
+
+    def feed(self, data: bytes) -> None:
+        self.reader.feed(data)
+
+    def has_data(self) -> bool:
+        return bool(self.reader.has_data())
+
+
 async def test_a_connection_lost_mid_batch_fails_only_the_calls_not_yet_answered(
-    client: AutoPipelineRedis, namespace: str, monkeypatch: pytest.MonkeyPatch
+    client: AutoPipelineRedis, namespace: str, monkeypatch: pytest.MonkeyPatch, redis_url: str | None
 ) -> None:
     client.split = 1
     key = f"{{{namespace}}}:n"
     await client.set(key, 0)
-    kind = client.connection_pool.connection_class
-    original = kind.read_response
-    original_on_connect = kind.on_connect
-    reads = {"count": 0}
+    original = autopipeline._clean_wire
+    replies = {"left": 2}
 
-    async def counting_on_connect(conn: Connection) -> None:
-        # a connection opened during the test reads its handshake replies (a real Redis: CLIENT SETINFO);
-        # only the replies of the calls count
-        conn.in_handshake = True  # type: ignore[attr-defined]
-        try:
-            await original_on_connect(conn)
-        finally:
-            conn.in_handshake = False  # type: ignore[attr-defined]
+    def cutting(conn: Connection) -> Any:
+        wire = original(conn)
+        return None if wire is None else (_CutAfter(wire[0], wire[2], replies), wire[1], wire[2])
+
+    kind = client.connection_pool.connection_class
+    original_read = kind.read_response
 
     async def failing_after_two(conn: Connection, *args: object, **kwargs: object) -> object:
-        if not getattr(conn, "in_handshake", False):
-            reads["count"] += 1
-            if reads["count"] > 2:
-                raise RedisConnectionError("connection lost")
-        return await original(conn, *args, **kwargs)  # type: ignore[arg-type]
+        replies["left"] -= 1
+        if replies["left"] < 0:
+            raise RedisConnectionError("connection lost")
+        return await original_read(conn, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(kind, "on_connect", counting_on_connect)
-    monkeypatch.setattr(kind, "read_response", failing_after_two)
+    if redis_url is None:  # fakeredis: redis-py's generic reads
+        monkeypatch.setattr(kind, "read_response", failing_after_two)
+    else:  # a real Redis: the hiredis exchange (a connection opened meanwhile reads its handshake elsewhere)
+        monkeypatch.setattr(autopipeline, "_clean_wire", cutting)
     batches = client.batches_sent
-    # the first call goes at once (one read); the other nine share one batch, of which one reply is read
+    # the first call goes at once (one reply); the other nine share one batch, of which one reply is read
     results = await asyncio.gather(*(client.incr(key) for _ in range(10)), return_exceptions=True)
-    monkeypatch.setattr(kind, "read_response", original)
-    monkeypatch.setattr(kind, "on_connect", original_on_connect)
+    monkeypatch.setattr(autopipeline, "_clean_wire", original)
+    monkeypatch.setattr(kind, "read_response", original_read)
     answered = [r for r in results if not isinstance(r, BaseException)]
     failed = [r for r in results if isinstance(r, BaseException)]
     assert sorted(answered) == [1, 2] and len(failed) == 8
@@ -260,6 +291,32 @@ async def test_a_connection_lost_mid_batch_fails_only_the_calls_not_yet_answered
     pool = client.connection_pool
     assert not pool._in_use_connections  # the connection went back to the pool (closed, reconnected on use)
     assert await client.incr(key) >= 3  # the client works on; the lost calls may or may not have run
+
+
+async def test_a_connection_closed_while_idle_is_reopened_before_a_batch(
+    client: AutoPipelineRedis, namespace: str, redis_url: str | None
+) -> None:
+    """An idle pooled connection whose peer went away (a Redis restart, an idle timeout) is not used as it is: its
+    stream shows the EOF, and the pool's own check reconnects it. Here the server closes it (CLIENT KILL)."""
+    if redis_url is None:
+        pytest.skip("the server must close a real connection")
+    key = f"{{{namespace}}}:n"
+    assert await client.incr(key) == 1
+    connection = client.connection_pool._available_connections[0]
+    killer = aioredis.Redis.from_url(redis_url)
+    try:
+        killed = await killer.client_kill_filter(_id=int(await client.client_id()))
+    finally:
+        await killer.aclose()
+    assert killed == 1
+    for _ in range(50):  # the loop notices the EOF as soon as it reads the socket
+        if autopipeline._clean_wire(connection) is None:
+            break
+        await asyncio.sleep(0.01)
+    assert autopipeline._clean_wire(connection) is None
+    assert await client.incr(key) == 2  # reconnected, not failed
+    results = await asyncio.gather(*(client.incr(key) for _ in range(10)))
+    assert sorted(results) == list(range(3, 13))
 
 
 async def test_concurrent_calls_on_a_stalled_redis_all_raise_store_unavailable(namespace: str) -> None:

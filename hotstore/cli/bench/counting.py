@@ -1,7 +1,7 @@
 """Round-trip counters: a Redis connection that counts what it sends, and SQL statement events.
 
-A Redis round trip is one ``send_packed_command`` (a single command, or a whole pipeline). An SQL round trip is
-one statement sent to the driver, plus each ``BEGIN`` and ``COMMIT``.
+A Redis round trip is one ``send_packed_command`` or ``write_packed`` (a single command, or a whole pipeline). An
+SQL round trip is one statement sent to the driver, plus each ``BEGIN`` and ``COMMIT``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,12 @@ class CountingConnection(Connection):
 
 
 class CountingFastPackConnection(CountingConnection, FastPackConnection):
-    """Counting, and packing with hiredis (the auto-pipelined row's connection)."""
+    """Counting, and packing with hiredis (the auto-pipelined row's connection, whose batches are written by
+    :meth:`FastPackConnection.write_packed`)."""
+
+    def write_packed(self, packet: list[bytes]) -> None:
+        self._counter.count += 1
+        super().write_packed(packet)
 
 
 def counting_redis(
