@@ -45,9 +45,10 @@ Board members are ``board_member(telegram_id)``: equal scores then order by Tele
 from __future__ import annotations
 
 import re
+import time
 import zlib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from hotstore.core.constants import BOT_NAME_PATTERN, INT64_MAX, MAX_DOCUMENT_KEY_LENGTH, NAMESPACE_PATTERN, SHARDS
 from hotstore.core.errors import InvalidInput
@@ -80,6 +81,24 @@ def iso_week(day: date | datetime) -> str:
     return f"{year}-W{week:02d}"
 
 
+_WEEK_SECONDS = 7 * 86_400
+_current_week: tuple[float, float, str] = (0.0, 0.0, "")  # [start, end) of the week in epoch seconds, its label
+
+
+def current_week() -> str:
+    """:func:`iso_week` of now (UTC), remembered until the week ends: the award path asks on every message."""
+    global _current_week
+    now = time.time()
+    start, end, label = _current_week
+    if start <= now < end:
+        return label
+    today = datetime.fromtimestamp(now, UTC)
+    monday = datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp() - today.weekday() * 86_400
+    label = iso_week(today)
+    _current_week = (monday, monday + _WEEK_SECONDS, label)
+    return label
+
+
 @dataclass(frozen=True)
 class KeyScheme:
     """Builds every key of one namespace. ``KeyScheme('hs').user(42) == '{hs:42}:u:42'`` (42 mod 64 = 42)."""
@@ -101,6 +120,13 @@ class KeyScheme:
 
     def shard_tag(self, shard: int) -> str:
         return "{" + self.namespace + ":" + str(shard) + "}"
+
+    def turn_keys(self, bot_name: str, telegram_id: int) -> list[str]:
+        """The user's keys of one message, as the touch and turn scripts take them (``KEYS[1..5]``): user hash,
+        session hash, dirty users, dirty sessions and board recheck set of the user's shard (one tag built)."""
+        tag = "{" + self.namespace + ":" + str(telegram_id % self.shards) + "}"
+        return [f"{tag}:u:{telegram_id}", f"{tag}:s:{bot_name}:{telegram_id}", tag + ":dirty:u", tag + ":dirty:s",
+                tag + ":lb:recheck"]
 
     def shard_of(self, telegram_id: int) -> int:
         """The virtual shard of a user (and of all their sessions)."""

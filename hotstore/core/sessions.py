@@ -7,7 +7,6 @@ sets, increments or deletes single keys atomically while a save replaces a docum
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +16,8 @@ from hotstore.core.codec import encode_document, encoded_size
 from hotstore.core.defaults import default_session, default_stats
 from hotstore.core.documents import Documents
 from hotstore.core.errors import InvalidInput, NotFound
-from hotstore.core.keys import board_member, iso_week, session_member
-from hotstore.core.leaderboard import award_board_keys, write_award_scores
+from hotstore.core.keys import board_member, current_week, session_member
+from hotstore.core.leaderboard import write_award_scores
 from hotstore.core.levels import LevelTable
 from hotstore.core.loader import LoadBlocks, Profile, load_session, load_user
 from hotstore.core.patch import build_patch
@@ -85,13 +84,24 @@ class BotStore:
         """The ``touch_session`` script's reply (tag, user hash, session hash): :meth:`get_session` and the entry of
         :class:`~hotstore.core.turn.Turn`, which decodes it itself."""
         check_telegram_id(telegram_id)
+        return await self._touch_checked(telegram_id, username, first_name, last_name)
+
+    async def _touch_checked(self, telegram_id: int, username: ProfileArg, first_name: ProfileArg,
+                             last_name: ProfileArg, script_keys: list[str] | None = None) -> list[Any]:
+        """:meth:`_touch_session` of a checked id; ``script_keys`` (the user's :meth:`KeyScheme.turn_keys`) when
+        the caller has them (the touch script takes the first three)."""
         ops = profile_ops(username, first_name, last_name)
-        profile = profile_for_insert(username, first_name, last_name)
-        keys = self.store.keys
-        script_keys = [keys.user(telegram_id), keys.session(self.name, telegram_id), keys.user_dirty_set(telegram_id)]
+        if script_keys is None:
+            script_keys = self.store.keys.turn_keys(self.name, telegram_id)
         args = [telegram_id, *ops, self.store.settings.activity_resolution * 1000]
-        load = self._session_loader(telegram_id, create=True, profile=profile, user_index=1, session_index=2)
-        reply = await self.store.run_script(scripts.TOUCH_SESSION, script_keys, args, load)
+
+        async def load() -> LoadBlocks | None:  # a miss: the names a new user row gets, then the session loader
+            profile = profile_for_insert(username, first_name, last_name)
+            loaded: LoadBlocks | None = await self._session_loader(
+                telegram_id, create=True, profile=profile, user_index=1, session_index=2)()
+            return loaded
+
+        reply = await self.store.run_script(scripts.TOUCH_SESSION, script_keys[:3], args, load)
         assert reply is not None
         return reply
 
@@ -99,7 +109,6 @@ class BotStore:
              last_name: ProfileArg = UNSET) -> Turn:
         """One message's work on this user: ``async with bot.turn(tg) as turn: ...`` reads user and session in
         one round trip and writes what changed (documents, increments, XP) in one more (:mod:`hotstore.core.turn`)."""
-        check_telegram_id(telegram_id)
         return Turn(self, telegram_id, username=username, first_name=first_name, last_name=last_name)
 
     async def save_session(self, telegram_id: int, session_data: Mapping[str, Any],
@@ -185,13 +194,10 @@ class BotStore:
             raise InvalidInput(f"create must be a bool: {create!r}")
         table = levels if isinstance(levels, LevelTable) else LevelTable.from_config(levels)
         keys = self.store.keys
-        week = iso_week(datetime.now(UTC))
+        week = current_week()
         redis = self.store.redis
-        award_boards = award_board_keys(redis, keys, self.name, week)
-        script_keys = [
-            keys.user(telegram_id), keys.session(self.name, telegram_id), keys.user_dirty_set(telegram_id),
-            keys.session_dirty_set(telegram_id), keys.user_board_recheck(telegram_id), *award_boards,
-        ]
+        award_boards = self.store.award_boards(self.name, week)
+        script_keys = [*keys.turn_keys(self.name, telegram_id), *award_boards]
         args = [
             telegram_id, session_member(self.name, telegram_id), board_member(telegram_id), week, amount,
             *table.as_script_args(),

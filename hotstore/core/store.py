@@ -25,7 +25,7 @@ from hotstore.core.cold_loads import ColdLoads
 from hotstore.core.defaults import default_session, default_stats
 from hotstore.core.errors import HotstoreError, StoreUnavailable
 from hotstore.core.keys import KeyScheme, check_bot_name
-from hotstore.core.leaderboard import Leaderboards
+from hotstore.core.leaderboard import Leaderboards, award_board_keys
 from hotstore.core.legacy_layout import Adoption, LegacyLayout
 from hotstore.core.loader import LoadBlocks, Profile
 from hotstore.core.profile import UNSET, ProfileArg, profile_for_insert, profile_ops
@@ -48,6 +48,7 @@ __all__ = ["UNSET", "BotStore", "HotStore", "LevelUp", "PatchResult", "SessionSt
 Loader = Callable[[], Awaitable[LoadBlocks | None]]
 
 _LOAD_ATTEMPTS = 3  # a loaded key can vanish again before the script runs (deleted user): retry a little
+_AWARD_BOARDS_KEPT = 1024  # (bot, week) pairs whose award board keys are remembered
 
 
 def _encode_blocks(blocks: LoadBlocks) -> list[Any]:
@@ -77,6 +78,17 @@ class HotStore:
         self._owns_engine = owns_engine
         self._session_defaults: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._holds_embedded_server = holds_embedded_server  # released (the last one stops it) on close
+        self._award_boards: dict[tuple[str, str], list[str]] = {}
+
+    def award_boards(self, bot_name: str, week: str) -> list[str]:
+        """:func:`~hotstore.core.leaderboard.award_board_keys` of this store's client, remembered per bot and week
+        (the award path asks on every message; a handful of bots, one week at a time)."""
+        boards = self._award_boards.get((bot_name, week))
+        if boards is None:
+            if len(self._award_boards) >= _AWARD_BOARDS_KEPT:
+                self._award_boards.clear()
+            boards = self._award_boards[(bot_name, week)] = award_board_keys(self.redis, self.keys, bot_name, week)
+        return boards
 
     @classmethod
     async def open(cls, settings: Settings | None = None, *, redis: RedisClient | None = None,

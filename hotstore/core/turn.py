@@ -21,7 +21,6 @@ increments (:meth:`Turn.incr_session`, :meth:`Turn.incr_stats`) are applied atom
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -29,14 +28,13 @@ from hotstore.core import constants as c
 from hotstore.core import scripts
 from hotstore.core.codec import encode_document, encode_value
 from hotstore.core.errors import InvalidInput
-from hotstore.core.keys import board_member, iso_week, session_member
-from hotstore.core.leaderboard import award_board_keys, write_award_scores
+from hotstore.core.keys import board_member, current_week, session_member
+from hotstore.core.leaderboard import write_award_scores
 from hotstore.core.levels import LevelTable
 from hotstore.core.loader import Profile
-from hotstore.core.patch import PatchPlan
 from hotstore.core.profile import UNSET, ProfileArg
 from hotstore.core.state import LevelUp, UserState, hash_fields, session_reply
-from hotstore.core.validation import check_document, check_int
+from hotstore.core.validation import check_document, check_int, check_telegram_id
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -53,13 +51,14 @@ _SCALARS = frozenset({int, str, float, bool, type(None)})  # immutable: unchange
 class _Snapshot:
     """A document as read on entering: its values (a shallow copy) and the encodings of its containers, which
     a handler may change in place (scalars are compared by value, containers by encoding). ``encodings`` are the
-    containers' encodings as read from Redis (no second encoding on entering); one missing is encoded here."""
+    containers' encodings as read from Redis (no second encoding on entering); without them, each container is
+    encoded here."""
 
-    def __init__(self, document: Mapping[str, Any], encodings: Mapping[str, bytes] | None = None) -> None:
+    def __init__(self, document: Mapping[str, Any], encodings: dict[str, bytes] | None = None) -> None:
         self.values = dict(document)
-        known = encodings or {}
-        self.containers = {key: known.get(key) or encode_value(value) for key, value in document.items()
-                           if type(value) not in _SCALARS}
+        if encodings is None:
+            encodings = {key: encode_value(value) for key, value in document.items() if type(value) not in _SCALARS}
+        self.containers = encodings  # session_reply gives the encoding of every list and dict it decoded
 
     def changed(self, document: Mapping[str, Any]) -> dict[str, Any]:
         """The top-level keys of ``document`` that differ from the snapshot (new keys included)."""
@@ -77,12 +76,17 @@ class _Snapshot:
                 out[key] = value
         return out
 
-    def deleted(self, document: Mapping[str, Any]) -> list[str]:
+    def deleted(self, document: dict[str, Any]) -> list[str]:
+        if self.values.keys() <= document.keys():  # every key read is still there (most messages)
+            return []
         return [key for key in self.values if key not in document]
 
 
 _NOTHING_READ = _Snapshot({})  # before entering (never changed: a snapshot is only read)
 _DEFAULT_LEVELS = LevelTable()  # the default formula (immutable)
+_DEFAULT_LEVEL_ARGS = tuple(_DEFAULT_LEVELS.as_script_args())
+_NO_PATCH = (0, 0, 0)  # no sets, increments or deletes
+_NO_PROFILE = Profile()  # the load on exit creates no user row of its own (entering did): no names
 
 
 class Turn:
@@ -91,9 +95,11 @@ class Turn:
 
     def __init__(self, bot: BotStore, telegram_id: int, *, username: ProfileArg = UNSET,
                  first_name: ProfileArg = UNSET, last_name: ProfileArg = UNSET) -> None:
+        check_telegram_id(telegram_id)
         self._bot = bot
         self.telegram_id = telegram_id
-        self._profile = {"username": username, "first_name": first_name, "last_name": last_name}
+        self._profile = (username, first_name, last_name)
+        self._keys = bot.store.keys.turn_keys(bot.name, telegram_id)  # KEYS[1..5] of both scripts
         self._user: UserState | None = None
         self._user_hash: list[bytes] | None = None  # the user hash as read, decoded on first use of .user
         self.session: dict[str, Any] = {}
@@ -111,7 +117,7 @@ class Turn:
         if self._entered:
             raise InvalidInput("a Turn is entered once; start a new bot.turn() per message")
         self._entered = True
-        reply = await self._bot._touch_session(self.telegram_id, **self._profile)
+        reply = await self._bot._touch_checked(self.telegram_id, *self._profile, script_keys=self._keys)
         encodings: tuple[dict[str, bytes], dict[str, bytes]] = ({}, {})
         self.session, self.stats, meta = session_reply(reply[2], encodings)
         self._user_hash = reply[1]
@@ -162,55 +168,68 @@ class Turn:
         patch = self._patch_args()
         if patch is None and self._xp is None:
             return  # nothing changed: no round trip
-        await self._write(patch or [0, 0, 0])
+        await self._write(patch or _NO_PATCH)
 
     def _patch_args(self) -> list[Any] | None:
         """The patch arguments of turn.lua (sets, increments, deletes, as ``patch_session``'s), or None when nothing
         changed."""
-        plan = PatchPlan(increments=dict(self._increments))
+        sets: dict[str, bytes] = {}
+        deletes: list[str] = []
+        increments = self._increments
         for prefix, what, document, original in (
             (c.SESSION_FIELD_PREFIX, "session", self.session, self._original[0]),
             (c.STATS_FIELD_PREFIX, "stats", self.stats, self._original[1]),
         ):
-            if not isinstance(document, dict):
-                raise InvalidInput(f"turn.{what} must stay a dict, not {type(document).__name__}")
-            changed = check_document(what, original.changed(document))  # only what is written is checked
-            for key in changed:
-                if prefix + key in self._increments:
-                    raise InvalidInput(f"{what}[{key!r}] is both changed and incremented in one turn")
-            plan.sets.update(encode_document(prefix, changed))
-            plan.deletes.extend(prefix + key for key in original.deleted(document))
-        if not plan.sets and not plan.deletes and not plan.increments:
+            if type(document) is not dict:
+                if not isinstance(document, dict):
+                    raise InvalidInput(f"turn.{what} must stay a dict, not {type(document).__name__}")
+            changed = original.changed(document)
+            if changed:
+                changed = check_document(what, changed)  # only what is written is checked
+                if increments:
+                    for key in changed:
+                        if prefix + key in increments:
+                            raise InvalidInput(f"{what}[{key!r}] is both changed and incremented in one turn")
+                sets.update(encode_document(prefix, changed))
+            gone = original.deleted(document)
+            if gone:
+                deletes.extend(prefix + key for key in gone)
+        if not sets and not deletes and not increments:
             return None
-        return plan.args()
+        args: list[Any] = [len(sets)]
+        for name, value in sets.items():
+            args += (name, value)
+        args.append(len(increments))
+        for name, delta in increments.items():
+            args += (name, delta)
+        args.append(len(deletes))
+        args += deletes
+        return args
 
-    async def _write(self, patch: list[Any]) -> None:
+    async def _write(self, patch: Sequence[Any]) -> None:
         bot, store = self._bot, self._bot.store
-        keys, tg = store.keys, self.telegram_id
-        week = iso_week(datetime.now(UTC))
-        award_boards = award_board_keys(store.redis, keys, bot.name, week) if self._xp is not None else []
-        script_keys = [
-            keys.user(tg), keys.session(bot.name, tg), keys.user_dirty_set(tg), keys.session_dirty_set(tg),
-            keys.user_board_recheck(tg), *award_boards,
-        ]
-        args = [
-            tg, session_member(bot.name, tg), board_member(tg), week, store.settings.max_document_bytes, *patch,
-            "0" if self._xp is None else "1", self._xp or 0,
-            *self._levels.as_script_args(),
-        ]
+        tg, xp = self.telegram_id, self._xp
+        week = current_week()
+        award_boards = store.award_boards(bot.name, week) if xp is not None else None
+        script_keys = self._keys + award_boards if award_boards else self._keys
+        levels = self._levels
+        args = [tg, session_member(bot.name, tg), board_member(tg), week, store.settings.max_document_bytes, *patch,
+                "0" if xp is None else "1", xp or 0,
+                *(_DEFAULT_LEVEL_ARGS if levels is _DEFAULT_LEVELS else levels.as_script_args())]
         # evicted between enter and exit: load it back (never over newer data) and apply the changes
-        load = bot._session_loader(tg, create=True, profile=Profile(), user_index=1, session_index=2)
+        load = bot._session_loader(tg, create=True, profile=_NO_PROFILE, user_index=1, session_index=2)
         reply = await store.run_script(scripts.TURN, script_keys, args, load)
         assert reply is not None
         self.version = int(reply[1])
-        for name, raw in hash_fields(reply[2]).items():
-            document = self.session if name.startswith(c.SESSION_FIELD_PREFIX) else self.stats
-            document[name[len(c.SESSION_FIELD_PREFIX):]] = int(raw)
+        if reply[2]:
+            for name, raw in hash_fields(reply[2]).items():
+                document = self.session if name.startswith(c.SESSION_FIELD_PREFIX) else self.stats
+                document[name[len(c.SESSION_FIELD_PREFIX):]] = int(raw)
         self._increments.clear()
         if self._xp is not None:
             old_level, new_level, total, bot_xp, week_xp = (int(x) for x in reply[3:8])
             if not award_boards:  # a cluster: the boards are other slots
-                await write_award_scores(store.redis, keys, tg, bot.name, week, (total, bot_xp, week_xp),
+                await write_award_scores(store.redis, store.keys, tg, bot.name, week, (total, bot_xp, week_xp),
                                          taking_back=self._xp < 0)
             self.level_up = LevelUp(new_level > old_level, old_level, new_level, total, bot_xp)
             self.xp = bot_xp
