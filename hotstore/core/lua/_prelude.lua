@@ -104,23 +104,34 @@ end
 
 -- Reads the patch arguments: n, n pairs (field, encoded value) to set, a chunked value as its head then its
 -- parts; m, m pairs (field, integer delta) to increment; k, k fields to delete. Checks them against the
--- session hash and the size limit without writing. Returns {writes, deletes, increments}, or nil, code, field.
-local function plan_patch(session, max_bytes)
-  local doc = {}
-  local flat = redis.call('HGETALL', session)
-  for i = 1, #flat, 2 do doc[flat[i]] = flat[i + 1] end
+-- session hash (``flat``: its HGETALL, when the caller read it already) and the size limit without writing.
+-- Returns {writes, deletes, increments, fields as read}, or nil, code, field.
+local function plan_patch(session, max_bytes, flat)
+  local doc, read = {}, {}
+  flat = flat or redis.call('HGETALL', session)
+  local total = 0  -- bytes of every field of the hash (names and values), kept up to date as the plan changes it
+  for i = 1, #flat, 2 do
+    doc[flat[i]] = flat[i + 1]; read[flat[i]] = flat[i + 1]
+    total = total + #flat[i] + #flat[i + 1]
+  end
   local writes, increments, gone = {}, {}, {}
+  local function put(field, value)
+    local old = doc[field]
+    if old ~= nil then total = total - #field - #old end
+    if value ~= nil then total = total + #field + #value end
+    doc[field] = value
+  end
   local function drop(field)  -- a top-level key's value and the parts of its old chunked value
     for i = 1, chunk_count(doc[field]) - 1 do
       local part = field .. '\0' .. i
-      if doc[part] ~= nil then doc[part] = nil; gone[part] = true end
+      if doc[part] ~= nil then put(part, nil); gone[part] = true end
     end
-    if doc[field] ~= nil then doc[field] = nil; gone[field] = true end
+    if doc[field] ~= nil then put(field, nil); gone[field] = true end
   end
   for _ = 1, tonumber(next_arg()) do
     local field, value = next_arg(), next_arg()
     if not string.find(field, '\0', 1, true) then drop(field) end
-    doc[field] = value; gone[field] = nil
+    put(field, value); gone[field] = nil
     writes[#writes + 1] = field; writes[#writes + 1] = value
   end
   for _ = 1, tonumber(next_arg()) do
@@ -130,35 +141,47 @@ local function plan_patch(session, max_bytes)
     local value = (current and tonumber(string.sub(current, 2)) or 0) + delta
     -- beyond 2^53 doubles round: refuse before the sum can be inexact
     if math.abs(value) >= EXACT_INT then return nil, 'out_of_range', field end
-    doc[field] = 'i' .. int_text(value)
+    put(field, 'i' .. int_text(value))
     writes[#writes + 1] = field; writes[#writes + 1] = doc[field]
     increments[#increments + 1] = field; increments[#increments + 1] = int_text(value)
   end
   for _ = 1, tonumber(next_arg()) do drop(next_arg()) end
-  -- The size limit applies to each document as it will be after the patch.
-  local sizes = {[F.SESSION_FIELD_PREFIX] = 0, [F.STATS_FIELD_PREFIX] = 0}
-  for name, value in pairs(doc) do
-    local prefix = string.sub(name, 1, 2)
-    if sizes[prefix] then sizes[prefix] = sizes[prefix] + #name + #value end
-  end
-  for prefix, size in pairs(sizes) do
-    if size > max_bytes then return nil, 'too_large', prefix end
+  -- The size limit applies to each document as it will be after the patch. The whole hash within the limit
+  -- bounds both documents (most patches); only a hash above it is measured per document.
+  if total > max_bytes then
+    local sizes = {[F.SESSION_FIELD_PREFIX] = 0, [F.STATS_FIELD_PREFIX] = 0}
+    for name, value in pairs(doc) do
+      local prefix = string.sub(name, 1, 2)
+      if sizes[prefix] then sizes[prefix] = sizes[prefix] + #name + #value end
+    end
+    for prefix, size in pairs(sizes) do
+      if size > max_bytes then return nil, 'too_large', prefix end
+    end
   end
   local deletes = {}
   for name, flag in pairs(gone) do
     if flag then deletes[#deletes + 1] = name end
   end
-  return {writes, deletes, increments}
+  return {writes, deletes, increments, read}
 end
 
--- Writes a plan of plan_patch (the caller marks the session dirty).
-local function write_patch(session, plan)
-  hset_pairs(session, plan[1])
+-- Writes a plan of plan_patch and the update time, with ``extra`` (field, value, ... of the caller's own: the
+-- version, the bot XP) in the same HSET (the caller marks the session dirty).
+local function write_patch(session, plan, extra)
+  local writes = plan[1]
+  writes[#writes + 1] = F.SESSION_UPDATED_MS; writes[#writes + 1] = int_text(NOW)
+  for i = 1, #(extra or {}) do writes[#writes + 1] = extra[i] end
+  hset_pairs(session, writes)
   local deletes = plan[2]
   for i = 1, #deletes, HSET_CHUNK do
     redis.call('HDEL', session, unpack(deletes, i, math.min(i + HSET_CHUNK - 1, #deletes)))
   end
-  redis.call('HSET', session, F.SESSION_UPDATED_MS, int_text(NOW))
+end
+
+-- Marks dirty an entity whose new version the caller wrote itself (in its own HSET): as mark_dirty otherwise.
+local function mark_written(key, dirty_set, member)
+  redis.call('ZADD', dirty_set, 'NX', int_text(NOW), member)
+  redis.call('PERSIST', key)
 end
 
 -- XP awards (add_xp, turn). The levels table follows the script's own arguments at POS: n, then n pairs
@@ -174,42 +197,43 @@ local function level_for(xp)
   return level or 1
 end
 
--- Checks an award of ``amount`` without writing: {old level, new level, total, bot xp}, or nil and an error code.
-local function plan_award(user, session, amount)
-  local user_xp_level = redis.call('HMGET', user, F.USER_XP, F.USER_LEVEL)
-  local total = tonumber(user_xp_level[1] or '0') + amount
-  local bot_xp = tonumber(redis.call('HGET', session, F.SESSION_XP) or '0') + amount
+-- Checks an award of ``amount`` in ISO ``week`` without writing: {old level, new level, total, bot xp, week xp,
+-- user's next version}, or nil and an error code. ``session_fields`` (the session hash as read, when the caller
+-- read it) gives the bot XP; else it is read here.
+local function plan_award(user, session, amount, week, session_fields)
+  local read = redis.call('HMGET', user, F.USER_XP, F.USER_LEVEL, F.USER_WEEK, F.USER_WEEK_XP, F.VERSION)
+  local total = tonumber(read[1] or '0') + amount
+  local bot_xp_text
+  if session_fields then bot_xp_text = session_fields[F.SESSION_XP] else
+    bot_xp_text = redis.call('HGET', session, F.SESSION_XP) end
+  local bot_xp = tonumber(bot_xp_text or '0') + amount
   if total < 0 or bot_xp < 0 then return nil, 'negative' end
   if total >= EXACT_INT or bot_xp >= EXACT_INT then return nil, 'out_of_range' end
-  local old_level = tonumber(user_xp_level[2] or '1')
-  return {old_level, math.max(old_level, level_for(total)), total, bot_xp}
+  local old_level = tonumber(read[2] or '1')
+  local week_xp = amount
+  if read[3] == week then week_xp = tonumber(read[4] or '0') + amount end
+  return {old_level, math.max(old_level, level_for(total)), total, bot_xp, week_xp, tonumber(read[5] or '0') + 1}
 end
 
--- Writes a planned award: XP, level and the user's XP of ``week`` (the caller marks dirty); completes ``award``
--- with the week's XP as award[5]. Every board score is an absolute value an entity holds (total, bot XP, week XP),
--- so a board can always be brought back in line from the entities. ``boards`` (global, bot, weekly board keys) is
--- given only when the boards share the script's node (a single Redis): they are written here, atomically with the
--- XP. On a Redis Cluster each board is its own slot, and the client writes the returned scores to them.
+-- Writes a planned award to the user hash in one HSET: total XP, level, the week and its XP, and the next version
+-- (the caller writes the bot XP to the session and marks both dirty, the user with mark_written). Every board
+-- score is an absolute value an entity holds (total, bot XP, week XP), so a board can always be brought back in
+-- line from the entities. ``boards`` (global, bot, weekly board keys) is given only when the boards share the
+-- script's node (a single Redis): they are written here, atomically with the XP. On a Redis Cluster each board is
+-- its own slot, and the client writes the returned scores to them.
 -- No TTL on the weekly board: the write-behind sweep deletes old weeks (hotstore.writebehind.weekly_boards).
 -- A take-back (amount < 0) also puts ``recheck_member`` ("<bot>:<tg>", score now) in ``recheck``, the shard's
 -- board recheck set: a board written out of order, or raised again by the flush's ZADD GT repair from a value read
 -- before the take-back, is left too high, and only a plain rewrite lowers it (hotstore.writebehind.board_recheck).
-local function write_award(user, session, amount, award, week, member, boards, recheck, recheck_member)
-  redis.call('HINCRBY', user, F.USER_XP, int_text(amount))
-  redis.call('HINCRBY', session, F.SESSION_XP, int_text(amount))
-  if award[2] ~= award[1] then redis.call('HSET', user, F.USER_LEVEL, int_text(award[2])) end
-  local week_xp = amount
-  if redis.call('HGET', user, F.USER_WEEK) == week then
-    week_xp = tonumber(redis.call('HGET', user, F.USER_WEEK_XP) or '0') + amount
-  else
-    redis.call('HSET', user, F.USER_WEEK, week)
-  end
-  redis.call('HSET', user, F.USER_WEEK_XP, int_text(week_xp))
-  award[5] = week_xp
+local function write_award(user, amount, award, week, member, boards, recheck, recheck_member)
+  local fields = {F.USER_XP, int_text(award[3]), F.USER_WEEK, week, F.USER_WEEK_XP, int_text(award[5]),
+                  F.VERSION, int_text(award[6])}
+  if award[2] ~= award[1] then fields[9] = F.USER_LEVEL; fields[10] = int_text(award[2]) end
+  redis.call('HSET', user, unpack(fields))
   if amount < 0 then redis.call('ZADD', recheck, int_text(NOW), recheck_member) end
   if boards then
     redis.call('ZADD', boards[1], int_text(award[3]), member)
     redis.call('ZADD', boards[2], int_text(award[4]), member)
-    redis.call('ZADD', boards[3], int_text(week_xp), member)
+    redis.call('ZADD', boards[3], int_text(award[5]), member)
   end
 end

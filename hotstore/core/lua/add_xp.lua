@@ -14,12 +14,12 @@ if absent(user, session) then return {'MISS'} end
 local user_member, session_member, board_member, week = next_arg(), next_arg(), next_arg(), next_arg()
 local amount = tonumber(next_arg())
 
-local award, code = plan_award(user, session, amount)
+local award, code = plan_award(user, session, amount, week)
 if award == nil then return {'ERR', code, 'xp'} end
 local boards = nil
 if #KEYS >= 8 then boards = {KEYS[6], KEYS[7], KEYS[8]} end
-write_award(user, session, amount, award, week, board_member, boards, KEYS[5], session_member)
-redis.call('HSET', session, F.SESSION_UPDATED_MS, int_text(NOW))
-mark_dirty(user, KEYS[3], user_member)
+write_award(user, amount, award, week, board_member, boards, KEYS[5], session_member)
+redis.call('HSET', session, F.SESSION_XP, int_text(award[4]), F.SESSION_UPDATED_MS, int_text(NOW))
+mark_written(user, KEYS[3], user_member)
 mark_dirty(session, KEYS[4], session_member)
 return {'OK', award[1], award[2], award[3], award[4], award[5]}

@@ -5,8 +5,9 @@
 -- Reply    {'OK', user fields flat, session fields flat} | {'MISS'}
 load_blocks()
 local user, session, dirty_users = KEYS[1], KEYS[2], KEYS[3]
-if absent(user, session) then return {'MISS'} end
+local session_fields = redis.call('HGETALL', session)  -- a read only refreshes the session's TTL: read it first
+if #session_fields == 0 or redis.call('EXISTS', user) == 0 then return {'MISS'} end
 local member = next_arg()
 if touch_user(user) then mark_dirty(user, dirty_users, member) else refresh(user) end
 refresh(session)
-return {'OK', redis.call('HGETALL', user), redis.call('HGETALL', session)}
+return {'OK', redis.call('HGETALL', user), session_fields}

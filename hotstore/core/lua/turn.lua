@@ -13,35 +13,37 @@
 --          (nothing written)
 load_blocks()
 local user, session = KEYS[1], KEYS[2]
-if absent(user, session) then return {'MISS'} end
+local flat = redis.call('HGETALL', session)  -- read once: the patch's plan, the bot XP and the version
+if #flat == 0 or redis.call('EXISTS', user) == 0 then return {'MISS'} end
 local user_member, session_member, board_member, week = next_arg(), next_arg(), next_arg(), next_arg()
 local max_bytes = tonumber(next_arg())
-local plan, code, detail = plan_patch(session, max_bytes)
+local plan, code, detail = plan_patch(session, max_bytes, flat)
 if plan == nil then return {'ERR', code, detail} end
 local award = next_arg() == '1'
 local amount = tonumber(next_arg())
+local read = plan[4]  -- the session's fields as read (a patch's fields are prefixed: never the XP or the version)
 
 local planned = {1, 1, 0, 0, 0}  -- old level, new level, total xp, bot xp, week xp
 if award then  -- checked before anything is written
   local code
-  planned, code = plan_award(user, session, amount)
+  planned, code = plan_award(user, session, amount, week, read)
   if planned == nil then return {'ERR', code, 'xp'} end
 end
 
-local changed = #plan[1] > 0 or #plan[2] > 0
-if changed then write_patch(session, plan) end
+if #plan[1] == 0 and #plan[2] == 0 and not award then  -- nothing to write: a read
+  refresh(session)
+  return {'OK', tonumber(read[F.VERSION] or '0'), plan[3], 1, 1, 0, 0, 0}
+end
+-- one HSET of the session: the patch, the update time, the next version and (an award) the bot XP
+local version = tonumber(read[F.VERSION] or '0') + 1
+local extra = {F.VERSION, int_text(version)}
+if award then extra[3] = F.SESSION_XP; extra[4] = int_text(planned[4]) end
+write_patch(session, plan, extra)
 if award then
   local boards = nil
   if #KEYS >= 8 then boards = {KEYS[6], KEYS[7], KEYS[8]} end
-  write_award(user, session, amount, planned, week, board_member, boards, KEYS[5], session_member)
-  if not changed then redis.call('HSET', session, F.SESSION_UPDATED_MS, int_text(NOW)) end
-  mark_dirty(user, KEYS[3], user_member)
+  write_award(user, amount, planned, week, board_member, boards, KEYS[5], session_member)
+  mark_written(user, KEYS[3], user_member)
 end
-local version
-if changed or award then
-  version = mark_dirty(session, KEYS[4], session_member)
-else
-  version = tonumber(redis.call('HGET', session, F.VERSION) or '0')
-  refresh(session)
-end
+mark_written(session, KEYS[4], session_member)
 return {'OK', version, plan[3], planned[1], planned[2], planned[3], planned[4], planned[5]}
