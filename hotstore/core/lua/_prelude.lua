@@ -105,13 +105,14 @@ end
 -- Reads the patch arguments: n, n pairs (field, encoded value) to set, a chunked value as its head then its
 -- parts; m, m pairs (field, integer delta) to increment; k, k fields to delete. Checks them against the
 -- session hash (``flat``: its HGETALL, when the caller read it already) and the size limit without writing.
--- Returns {writes, deletes, increments, fields as read}, or nil, code, field.
+-- Returns {writes, deletes, increments, the hash as planned}, or nil, code, field. The plan changes only the
+-- prefixed document fields: the metadata fields of the last table (version, bot XP) are as read.
 local function plan_patch(session, max_bytes, flat)
-  local doc, read = {}, {}
+  local doc = {}
   flat = flat or redis.call('HGETALL', session)
   local total = 0  -- bytes of every field of the hash (names and values), kept up to date as the plan changes it
   for i = 1, #flat, 2 do
-    doc[flat[i]] = flat[i + 1]; read[flat[i]] = flat[i + 1]
+    doc[flat[i]] = flat[i + 1]
     total = total + #flat[i] + #flat[i + 1]
   end
   local writes, increments, gone = {}, {}, {}
@@ -162,7 +163,7 @@ local function plan_patch(session, max_bytes, flat)
   for name, flag in pairs(gone) do
     if flag then deletes[#deletes + 1] = name end
   end
-  return {writes, deletes, increments, read}
+  return {writes, deletes, increments, doc}
 end
 
 -- Writes a plan of plan_patch and the update time, with ``extra`` (field, value, ... of the caller's own: the

@@ -21,7 +21,7 @@ local plan, code, detail = plan_patch(session, max_bytes, flat)
 if plan == nil then return {'ERR', code, detail} end
 local award = next_arg() == '1'
 local amount = tonumber(next_arg())
-local read = plan[4]  -- the session's fields as read (a patch's fields are prefixed: never the XP or the version)
+local read = plan[4]  -- the session's fields; its metadata (bot XP, version) as read: a patch changes only documents
 
 local planned = {1, 1, 0, 0, 0}  -- old level, new level, total xp, bot xp, week xp
 if award then  -- checked before anything is written
