@@ -25,10 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core import constants as c
 from hotstore.core.cluster import RedisClient
-from hotstore.core.redis_client import connect
+from hotstore.core.redis_client import UNAVAILABLE_ERRORS, connect
 from hotstore.core.redis_config import RedisConfig, check_redis_config, read_redis_config
 from hotstore.core.scripts import Scripts
 from hotstore.core.settings import Settings
+from hotstore.core.sql_errors import sql_unreachable
 from hotstore.writebehind.backoff import Backoff
 from hotstore.writebehind.board_recheck import recheck_boards
 from hotstore.writebehind.board_repair import BoardRepairReport, repair_boards_if_due
@@ -45,6 +46,14 @@ from hotstore.writebehind.upgrade import LayoutUpgrade
 from hotstore.writebehind.weekly_boards import expire_old_weekly_boards
 from persistence.clock import now_ms
 from persistence.engine import create_engine
+
+FINAL_FLUSH_RETRY_S = 0.2  # pause between attempts of a final flush that met a transient failure
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failure worth another attempt: SQL or Redis unreachable for now (not a refusal, not a bug)."""
+    return not isinstance(exc, TimeoutError) and (sql_unreachable(exc) or isinstance(exc, UNAVAILABLE_ERRORS))
+
 
 log = logging.getLogger("hotstore.writebehind")
 
@@ -284,13 +293,25 @@ class WriteBehind:
 
     async def final_flush(self, *, budget_s: float = c.SHUTDOWN_FLUSH_BUDGET_S) -> FlushTotals | None:
         """The flush of a stopping process, bounded in time, over every shard (nothing waits for another flusher's
-        next tick), then the shard leases go back; failures are logged (the data stays dirty)."""
-        try:
-            totals = await asyncio.wait_for(self.drain(), budget_s)
-        except Exception as exc:  # the data is safe in Redis, still dirty
-            log.error("final flush failed, entities stay dirty in Redis: %s: %s", type(exc).__name__, exc)
-            await self._release_leases()
-            return None
+        next tick), then the shard leases go back; failures are logged (the data stays dirty).
+
+        A transient failure (SQL or Redis unreachable for a moment, SQLite's "database is locked" while another
+        writer holds it) is retried within the budget: a stopping process is often the last writer of what it
+        holds (the embedded Redis goes with it)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget_s
+        while True:
+            try:
+                totals = await asyncio.wait_for(self.drain(), max(0.0, deadline - loop.time()))
+                break
+            except Exception as exc:  # the data is safe in Redis, still dirty
+                retry = _transient(exc) and loop.time() + FINAL_FLUSH_RETRY_S < deadline
+                if not retry:
+                    log.error("final flush failed, entities stay dirty in Redis: %s: %s", type(exc).__name__, exc)
+                    await self._release_leases()
+                    return None
+                log.warning("final flush: %s, retrying in %.1f s", type(exc).__name__, FINAL_FLUSH_RETRY_S)
+                await asyncio.sleep(FINAL_FLUSH_RETRY_S)
         await self._release_leases()
         await record_flush(self.redis, self.settings.keys, totals.rows)
         if totals.remaining:

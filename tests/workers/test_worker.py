@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotstore.core import constants as c
@@ -65,6 +66,53 @@ async def test_leaving_the_in_process_flusher_runs_a_final_flush(
     await redis.aclose()
     assert row is not None and (row.total_xp, row.version) == (5, 9)
     assert dirty == 0
+
+
+async def test_a_final_flush_retries_a_moment_of_sql_unreachable_within_its_budget(
+    worker_settings: Settings, sql_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SQLite's "database is locked" (another writer holds it) or a PostgreSQL blip at shutdown: the stopping
+    process tries again while its budget lasts, instead of leaving what it holds dirty (the embedded Redis goes
+    with it)."""
+    redis = connect(worker_settings)
+    uid = await sql_user(sql_engine, 34)
+    state = WriteBehind.open(worker_settings, redis=redis)
+    await hot_user(redis, worker_settings.keys, 34, uid, xp=7, version=3)
+    real_drain, failures = state.drain, {"left": 2}
+
+    async def locked_twice() -> FlushTotals:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("INSERT INTO users ...", {}, Exception("database is locked"))
+        return await real_drain()
+
+    monkeypatch.setattr(state, "drain", locked_twice)
+    with caplog.at_level(logging.WARNING, logger="hotstore.writebehind"):
+        totals = await state.final_flush(budget_s=10)
+    row = await sql_user_row(sql_engine, 34)
+    dirty = await dirty_count(redis, worker_settings.keys, "users")
+    await state.engine.dispose()
+    await redis.aclose()
+    assert totals is not None and failures["left"] == 0
+    assert row is not None and (row.total_xp, row.version) == (7, 3) and dirty == 0
+    assert sum("retrying" in record.getMessage() for record in caplog.records) == 2
+
+
+async def test_a_final_flush_gives_up_on_a_refusal_at_once(
+    worker_settings: Settings, redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = WriteBehind.open(worker_settings, redis=redis_client)
+    attempts = {"n": 0}
+
+    async def broken() -> FlushTotals:
+        attempts["n"] += 1
+        raise ValueError("a bug, not an outage")
+
+    monkeypatch.setattr(state, "drain", broken)
+    assert await state.final_flush(budget_s=10) is None
+    await state.engine.dispose()
+    assert attempts["n"] == 1
 
 
 async def test_flush_now_drains_at_once(worker_settings: Settings, sql_engine: AsyncEngine) -> None:
