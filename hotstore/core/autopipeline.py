@@ -212,10 +212,11 @@ class AutoPipelineRedis(Coalescing, aioredis.Redis):  # type: ignore[misc]  # re
         pool = self.connection_pool
         connection: Connection = pool.get_available_connection()  # type: ignore[no-untyped-call]
         try:
-            if _clean_wire(connection) is None:  # new, closed, or holding unread data: the pool's check reconnects
+            wire = _clean_wire(connection)
+            if wire is None:  # new, closed, or holding unread data: the pool's own check (re)connects it
                 await pool.ensure_connection(connection)
+                wire = _clean_wire(connection)
             packet = connection.pack_commands([args for args, _, _ in live])
-            wire = _clean_wire(connection) if isinstance(connection, FastPackConnection) else None
             if wire is None or not isinstance(connection, FastPackConnection):
                 await connection.send_packed_command(packet, check_health=False)
                 await self._read_generic(connection, live)
@@ -228,17 +229,22 @@ class AutoPipelineRedis(Coalescing, aioredis.Redis):  # type: ignore[misc]  # re
             await pool.release(connection)
 
     async def _read_generic(self, connection: Connection, live: list[_Pending]) -> None:
-        """Every reply through redis-py's ``parse_response`` (reply callbacks, options, timeouts, its parser)."""
-        parse, read, callbacks = self.parse_response, connection.read_response, self.response_callbacks
+        """Every reply through redis-py's reads (reply callbacks, options, timeouts, its parser)."""
+        callbacks = self.response_callbacks
         for args, options, future in live:
-            try:
-                if options or args[0] in callbacks:  # reply callbacks or options: redis-py's own parsing
-                    reply = await parse(connection, args[0], **options)
-                else:  # a script's reply (no callback): as parse_response would return it
-                    reply = await read()
-            except ResponseError as exc:  # an error reply: this call's own, the stream is still in step
-                reply = exc
-            _answer(future, reply)
+            parse = bool(options) or args[0] in callbacks
+            _answer(future, await self._read_one(connection, args[0], options, parse=parse))
+
+    async def _read_one(self, connection: Connection, name: Any, options: dict[str, Any], *, parse: bool) -> Any:
+        """One reply read by redis-py: through ``parse_response`` (``parse``: reply callbacks or options), else as
+        read (a script's reply, which has no callback). An error reply is returned: it is this call's own, and the
+        stream is still in step."""
+        try:
+            if parse:
+                return await self.parse_response(connection, name, **options)
+            return await connection.read_response()
+        except ResponseError as exc:
+            return exc
 
     async def _exchange(self, connection: FastPackConnection, wire: tuple[Any, asyncio.StreamReader,
                         asyncio.StreamWriter], packet: list[bytes], live: list[_Pending]) -> None:
@@ -256,11 +262,7 @@ class AutoPipelineRedis(Coalescing, aioredis.Redis):  # type: ignore[misc]  # re
         callbacks, gets = self.response_callbacks, reader.gets
         for args, options, future in live:
             if options or args[0] in callbacks:  # reply callbacks or options: redis-py's own parsing
-                try:
-                    reply = await self.parse_response(connection, args[0], **options)
-                except ResponseError as exc:
-                    reply = exc
-                _answer(future, reply)
+                _answer(future, await self._read_one(connection, args[0], options, parse=True))
                 continue
             reply = gets()
             while reply is NOT_ENOUGH_DATA:

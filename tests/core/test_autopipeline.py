@@ -23,7 +23,8 @@ from hotstore.core.redis_client import connect
 from hotstore.core.settings import Settings
 from hotstore.core.store import HotStore
 from persistence.engine import create_engine
-from tests.support.faults import blackhole
+from tests.support.faults import TcpProxy, blackhole
+from tests.support.servers import REDIS_ENV, real_server_url
 
 INCR = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 FAIL_ON_NEGATIVE = "if tonumber(ARGV[1]) < 0 then return redis.error_reply('negative') end return ARGV[1]"
@@ -333,3 +334,35 @@ async def test_concurrent_calls_on_a_stalled_redis_all_raise_store_unavailable(n
             assert isinstance(store.redis, AutoPipelineRedis) and store.redis.direct_sent == 1  # the rest queued
         finally:
             await store.close()
+
+
+async def test_a_redis_that_stops_answering_mid_use_times_out_every_waiting_call(namespace: str) -> None:
+    """Connections already open and taken by the hiredis exchange (not a connect that times out): the partition
+    stalls replies after the store has been used, and every call, the lone one and the coalesced ones, ends in
+    StoreUnavailable within the socket timeout; once healed, the store works on new connections."""
+    target = real_server_url(REDIS_ENV, "Redis").rsplit("/", 1)[0].removeprefix("redis://")
+    host, port = target.rsplit(":", 1)
+    proxy = TcpProxy(host, int(port))
+    await proxy.start()
+    settings = Settings(redis_url=f"redis://127.0.0.1:{proxy.port}/0", namespace=namespace, redis_timeout=0.5,
+                        autopipeline=True)
+    store = HotStore(settings, connect(settings), create_engine("sqlite+aiosqlite://"), owns_redis=True,
+                     owns_engine=True)
+    try:
+        assert isinstance(store.redis, AutoPipelineRedis)
+        bot = store.bot("spin_bot")
+        await store.redis.set(f"{{{namespace}}}:warm", 1)
+        (idle,) = store.redis.connection_pool._available_connections
+        assert autopipeline._clean_wire(idle) is not None  # the exchange's own path, not redis-py's
+        proxy.partition()
+        results = await asyncio.wait_for(
+            asyncio.gather(bot.add_xp(1, 5), *(store.get_user(tg) for tg in range(2, 12)), return_exceptions=True),
+            30.0)
+        assert all(isinstance(result, StoreUnavailable) for result in results), results
+        proxy.heal()
+        assert await store.redis.incr(f"{{{namespace}}}:warm") == 2
+        assert store.redis.connection_pool._in_use_connections == set()
+    finally:
+        await store.redis.delete(f"{{{namespace}}}:warm")
+        await store.close()
+        await proxy.stop()

@@ -104,12 +104,11 @@ end
 
 -- Reads the patch arguments: n, n pairs (field, encoded value) to set, a chunked value as its head then its
 -- parts; m, m pairs (field, integer delta) to increment; k, k fields to delete. Checks them against the
--- session hash (``flat``: its HGETALL, when the caller read it already) and the size limit without writing.
+-- session hash (``flat``: its HGETALL, which the caller read to see it exists) and the size limit without writing.
 -- Returns {writes, deletes, increments, the hash as planned}, or nil, code, field. The plan changes only the
 -- prefixed document fields: the metadata fields of the last table (version, bot XP) are as read.
-local function plan_patch(session, max_bytes, flat)
+local function plan_patch(flat, max_bytes)
   local doc = {}
-  flat = flat or redis.call('HGETALL', session)
   local total = 0  -- bytes of every field of the hash (names and values), kept up to date as the plan changes it
   for i = 1, #flat, 2 do
     doc[flat[i]] = flat[i + 1]

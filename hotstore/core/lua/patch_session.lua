@@ -8,10 +8,11 @@
 --          | {'ERR', 'not_integer' | 'out_of_range' | 'too_large', field or prefix}  (nothing written)
 load_blocks()
 local session, dirty_sessions = KEYS[1], KEYS[2]
-if absent(session) then return {'MISS'} end
+local flat = redis.call('HGETALL', session)  -- read once: absent when empty, then the patch's plan
+if #flat == 0 then return {'MISS'} end
 local member = next_arg()
 local max_bytes = tonumber(next_arg())
-local plan, code, detail = plan_patch(session, max_bytes)
+local plan, code, detail = plan_patch(flat, max_bytes)
 if plan == nil then return {'ERR', code, detail} end
 write_patch(session, plan)
 return {'OK', mark_dirty(session, dirty_sessions, member), plan[3]}

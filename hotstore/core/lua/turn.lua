@@ -17,7 +17,7 @@ local flat = redis.call('HGETALL', session)  -- read once: the patch's plan, the
 if #flat == 0 or redis.call('EXISTS', user) == 0 then return {'MISS'} end
 local user_member, session_member, board_member, week = next_arg(), next_arg(), next_arg(), next_arg()
 local max_bytes = tonumber(next_arg())
-local plan, code, detail = plan_patch(session, max_bytes, flat)
+local plan, code, detail = plan_patch(flat, max_bytes)
 if plan == nil then return {'ERR', code, detail} end
 local award = next_arg() == '1'
 local amount = tonumber(next_arg())
